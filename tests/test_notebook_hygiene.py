@@ -1,0 +1,77 @@
+"""Every notebook is valid, stored without outputs, numbered, and asserts what it claims."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import nbformat
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+FOLDERS = ("notebooks", "solutions", "exercises")
+NOTEBOOKS = sorted(p for f in FOLDERS for p in (ROOT / f).glob("*.ipynb"))
+NAME = re.compile(r"^\d\d_[a-z0-9]+(_[a-z0-9]+)*\.ipynb$")
+ALLOWED_NOTEBOOK_METADATA = {"kernelspec", "language_info"}
+
+
+def _id(p: Path) -> str:
+    return f"{p.parent.name}/{p.name}"
+
+
+def test_there_are_notebooks():
+    assert any(p.parent.name == "notebooks" for p in NOTEBOOKS)
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=_id)
+def test_notebook_is_valid_nbformat(path):
+    nb = nbformat.read(path, as_version=4)
+    nbformat.validate(nb)
+    assert nb.nbformat == 4
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=_id)
+def test_notebook_is_stored_without_outputs(path):
+    nb = json.loads(path.read_text(encoding="utf-8"))
+    for i, cell in enumerate(nb["cells"]):
+        if cell["cell_type"] == "code":
+            assert cell.get("outputs") == [], f"cell {i} has outputs: run nbstripout"
+            assert cell.get("execution_count") is None, f"cell {i} has an execution count"
+    extra = set(nb.get("metadata", {})) - ALLOWED_NOTEBOOK_METADATA
+    assert not extra, f"notebook metadata should be clean, found {sorted(extra)}"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=_id)
+def test_notebook_uses_the_python3_kernel(path):
+    nb = nbformat.read(path, as_version=4)
+    spec = nb.metadata.get("kernelspec", {})
+    assert spec.get("name") == "python3", f"kernelspec is {spec}"
+    assert spec.get("language") == "python"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=_id)
+def test_notebook_name_is_numbered(path):
+    assert NAME.match(path.name), f"{path.name} does not follow NN_topic.ipynb"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=_id)
+def test_notebook_asserts_its_results(path):
+    nb = nbformat.read(path, as_version=4)
+    code = "\n".join(c.source for c in nb.cells if c.cell_type == "code")
+    assert re.search(r"^\s*assert\b", code, re.M), \
+        f"{path.name} has no assert: a notebook is a test only through its asserts"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=_id)
+def test_notebook_does_not_hard_code_cuda(path):
+    nb = nbformat.read(path, as_version=4)
+    code = "\n".join(c.source for c in nb.cells if c.cell_type == "code")
+    assert not re.search(r"""(["'])cuda(:\d+)?\1|\.cuda\(\)""", code), \
+        f"{path.name} hard-codes cuda; use dlbd_lib.device.pick_device()"
+
+
+def test_exercise_and_solution_sets_match():
+    sols = {p.name for p in (ROOT / "solutions").glob("*.ipynb")}
+    exs = {p.name for p in (ROOT / "exercises").glob("*.ipynb")}
+    assert sols == exs
