@@ -1,0 +1,85 @@
+"""Data for the course: DataLoader, streaming from disk, Parquet partitions, datasets.
+
+Nothing here downloads anything: the datasets come from files that installed packages
+ship (scikit-learn, statsmodels, Python itself), from small files in this package, or
+from seeded generators. Optional dependencies (scikit-learn, pyarrow, scipy, torch) are
+imported only by the functions that need them.
+
+- loader:      Dataset, TensorDataset, Subset, random_split, DataLoader, default_collate
+- streaming:   write_memmap_dataset, MemmapDataset, stream_batches (memory-mapped .npy)
+- partitioned: write_partitioned_parquet, PartitionedDataset (Parquet directories)
+- datasets:    load_digits, moving_digits, load_co2, load_sunspots
+- text:        load_text_corpus, load_chinese_text
+- synthetic:   make_regression_data, make_moons, make_spirals, make_gaussian_mixture,
+               make_ratings
+"""
+
+from dlbd_lib.data.datasets import (
+    MOVING_DIRECTIONS,
+    TimeSeries,
+    load_co2,
+    load_digits,
+    load_sunspots,
+    moving_digits,
+)
+from dlbd_lib.data.loader import (
+    DataLoader,
+    Dataset,
+    Subset,
+    TensorDataset,
+    default_collate,
+    random_split,
+)
+from dlbd_lib.data.partitioned import (
+    PartitionedDataset,
+    PartitionedInfo,
+    PartitionError,
+    write_partitioned_parquet,
+)
+from dlbd_lib.data.streaming import (
+    MemmapDataset,
+    MemmapInfo,
+    stream_batches,
+    write_memmap_dataset,
+)
+from dlbd_lib.data.synthetic import (
+    Ratings,
+    make_gaussian_mixture,
+    make_moons,
+    make_ratings,
+    make_regression_data,
+    make_spirals,
+)
+from dlbd_lib.data.text import TEXT_CORPORA, load_chinese_text, load_text_corpus
+
+__all__ = [
+    "Dataset",
+    "TensorDataset",
+    "Subset",
+    "random_split",
+    "default_collate",
+    "DataLoader",
+    "MemmapInfo",
+    "MemmapDataset",
+    "write_memmap_dataset",
+    "stream_batches",
+    "PartitionError",
+    "PartitionedDataset",
+    "PartitionedInfo",
+    "write_partitioned_parquet",
+    "load_digits",
+    "moving_digits",
+    "MOVING_DIRECTIONS",
+    "TimeSeries",
+    "load_co2",
+    "load_sunspots",
+    "TEXT_CORPORA",
+    "load_text_corpus",
+    "load_chinese_text",
+    "make_regression_data",
+    "make_moons",
+    "make_spirals",
+    "make_gaussian_mixture",
+    "Ratings",
+    "make_ratings",
+]

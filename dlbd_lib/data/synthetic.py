@@ -1,0 +1,208 @@
+"""Seeded synthetic data with known ground truth: regression, 2-D toy sets, mixtures, ratings.
+
+Every generator takes a `seed`, is vectorised (no Python loop over samples), and returns
+float32 features and int64 labels. Where there is a ground truth (true weights, mixture
+centres, user/item factors) it is returned too, so a notebook can check what was learned.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+__all__ = [
+    "make_regression_data",
+    "make_moons",
+    "make_spirals",
+    "make_gaussian_mixture",
+    "Ratings",
+    "make_ratings",
+]
+
+
+def regression_stream(seed: int, n_features: int, task: str = "linear", noise: float = 0.1
+                      ) -> tuple[np.ndarray, float, Callable[[int], tuple]]:
+    """True weights and a function `draw(n) -> (X (n, F) float32, z (n,) float32, y)`.
+
+    Successive draws continue one random stream, so the rows do not depend on how the
+    data are cut into chunks. task "linear": y = X @ w + b + noise * N(0, 1) (float32);
+    "logistic": y = 1 with probability sigmoid(X @ w + b), else 0 (bool).
+    """
+    if task not in ("linear", "logistic"):
+        raise ValueError(f"task must be 'linear' or 'logistic', got {task!r}")
+    truth_rng, x_rng, y_rng = (np.random.default_rng(s)
+                               for s in np.random.SeedSequence(seed).spawn(3))
+    # scaled so that X @ w has standard deviation about 2 whatever n_features is
+    weight = (truth_rng.standard_normal(n_features) * 2.0 / np.sqrt(n_features)).astype(
+        np.float32)
+    bias = float(np.float32(truth_rng.normal(0.0, 0.5)))
+
+    def draw(n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        X = x_rng.standard_normal((n, n_features), dtype=np.float32)
+        # row by row in float64 (not a BLAS matmul, whose rounding depends on how many
+        # rows it gets): the same rows come out whatever the chunking
+        z = ((X * weight.astype(np.float64)).sum(axis=1) + bias).astype(np.float32)
+        if task == "linear":
+            y = z + np.float32(noise) * y_rng.standard_normal(n, dtype=np.float32)
+        else:
+            prob = 0.5 * (1 + np.tanh(z / 2))  # sigmoid(z) without overflow warnings
+            y = y_rng.random(n, dtype=np.float32) < prob
+        return X, z, y
+
+    return weight, bias, draw
+
+
+def make_regression_data(n_samples: int = 200, n_features: int = 1, noise: float = 0.1,
+                         seed: int = 0, task: str = "linear"
+                         ) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
+    """Linear (or logistic) regression data with known weights.
+
+    X: (n_samples, n_features) float32 standard normal; y: (n_samples,) float32,
+    y = X @ weight + bias + noise * N(0, 1) for task="linear", y in {0., 1.} with
+    P(y=1) = sigmoid(X @ weight + bias) for task="logistic". (Reshape y to (N, 1) to
+    compare with a Linear(F, 1) output.) Returns (X, y, weight (n_features,) float32, bias).
+    """
+    weight, bias, draw = regression_stream(seed, n_features, task, noise)
+    X, _, y = draw(n_samples)
+    return X, y.astype(np.float32), weight, bias
+
+
+def make_moons(n_samples: int = 200, noise: float = 0.1, seed: int = 0
+               ) -> tuple[np.ndarray, np.ndarray]:
+    """Two interleaving half circles (as sklearn's make_moons): a non-linear 2-class set.
+
+    Returns X (n_samples, 2) float32 and y (n_samples,) int64 in {0, 1}; class 0 gets
+    ceil(n/2) points.
+    """
+    rng = np.random.default_rng(seed)
+    n0 = (n_samples + 1) // 2
+    t = np.concatenate([np.linspace(0, np.pi, n0), np.linspace(0, np.pi, n_samples - n0)])
+    y = (np.arange(n_samples) >= n0).astype(np.int64)
+    X = np.stack([np.where(y == 0, np.cos(t), 1 - np.cos(t)),
+                  np.where(y == 0, np.sin(t), 0.5 - np.sin(t))], axis=1)
+    X += noise * rng.standard_normal(X.shape)
+    return X.astype(np.float32), y
+
+
+def make_spirals(n_samples: int = 300, n_classes: int = 3, noise: float = 0.2,
+                 seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Interleaved spiral arms (cs231n's toy set), one per class; not linearly separable.
+
+    Returns X (n_samples, 2) float32 in about [-1, 1]^2 and y (n_samples,) int64 in
+    [0, n_classes); the classes are as balanced as n_samples allows.
+    """
+    rng = np.random.default_rng(seed)
+    y = np.arange(n_samples) * n_classes // n_samples
+    r = (np.arange(n_samples) - np.searchsorted(y, y)) / np.maximum(np.bincount(y)[y] - 1, 1)
+    theta = y * (2 * np.pi / n_classes) + 4.0 * r + noise * rng.standard_normal(n_samples)
+    X = np.stack([r * np.sin(theta), r * np.cos(theta)], axis=1)
+    return X.astype(np.float32), y.astype(np.int64)
+
+
+def make_gaussian_mixture(n_samples: int = 1000, n_components: int = 8,
+                          layout: str = "ring", std: float = 0.05, radius: float = 2.0,
+                          seed: int = 0, return_centers: bool = False) -> Any:
+    """Samples from a 2-D mixture of equal-weight isotropic Gaussians (the GAN toy problem).
+
+    layout "ring": centres on a circle of `radius`; "grid": a sqrt(k) x sqrt(k) square
+    grid spanning [-radius, radius]^2 (n_components must be a square number).
+    Returns X (n_samples, 2) float32 and component ids (n_samples,) int64;
+    with return_centers=True also the centres (n_components, 2) float32.
+    """
+    if n_components <= 0:
+        raise ValueError(f"n_components must be positive, got {n_components}")
+    if layout == "ring":
+        angles = 2 * np.pi * np.arange(n_components) / n_components
+        centers = radius * np.stack([np.cos(angles), np.sin(angles)], axis=1)
+    elif layout == "grid":
+        side = int(round(np.sqrt(n_components)))
+        if side * side != n_components:
+            raise ValueError(f"layout='grid' needs a square number of components, "
+                             f"got n_components={n_components}")
+        ticks = np.linspace(-radius, radius, side) if side > 1 else np.zeros(1)
+        gx, gy = np.meshgrid(ticks, ticks)
+        centers = np.stack([gx.ravel(), gy.ravel()], axis=1)
+    else:
+        raise ValueError(f"layout must be 'ring' or 'grid', got {layout!r}")
+    rng = np.random.default_rng(seed)
+    ids = rng.integers(0, n_components, n_samples)
+    X = (centers[ids] + std * rng.standard_normal((n_samples, 2))).astype(np.float32)
+    if return_centers:
+        return X, ids.astype(np.int64), centers.astype(np.float32)
+    return X, ids.astype(np.int64)
+
+
+@dataclass(frozen=True)
+class Ratings:
+    """Observed user-item ratings with the factors that generated them.
+
+    Triples: `*_users`, `*_items` (int64) and `*_ratings` (float32), each (n_train,)
+    or (n_test,). user_factors (n_users, rank), item_factors (n_items, rank) float32:
+    the noiseless rating of (u, i) is user_factors[u] @ item_factors[i].
+    """
+
+    n_users: int
+    n_items: int
+    train_users: np.ndarray
+    train_items: np.ndarray
+    train_ratings: np.ndarray
+    test_users: np.ndarray
+    test_items: np.ndarray
+    test_ratings: np.ndarray
+    user_factors: np.ndarray
+    item_factors: np.ndarray
+    noise: float
+
+    def true_ratings(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
+        """Noiseless ratings of the given (user, item) pairs: (len(users),) float32."""
+        return np.einsum("nk,nk->n", self.user_factors[users], self.item_factors[items])
+
+    def _matrix(self, users: np.ndarray, items: np.ndarray, ratings: np.ndarray,
+                fmt: str) -> Any:
+        import scipy.sparse as sp  # lazily: scipy is not needed by the rest of the engine
+
+        coo = sp.coo_matrix((ratings, (users, items)), shape=(self.n_users, self.n_items))
+        return coo.asformat(fmt)
+
+    def train_matrix(self, fmt: str = "csr") -> Any:
+        """The training ratings as a scipy.sparse matrix (n_users, n_items), "csr" or "coo"."""
+        return self._matrix(self.train_users, self.train_items, self.train_ratings, fmt)
+
+    def test_matrix(self, fmt: str = "csr") -> Any:
+        """The held-out ratings as a scipy.sparse matrix (n_users, n_items)."""
+        return self._matrix(self.test_users, self.test_items, self.test_ratings, fmt)
+
+
+def make_ratings(n_users: int = 500, n_items: int = 300, rank: int = 5,
+                 density: float = 0.05, noise: float = 0.1, seed: int = 0,
+                 test_size: float = 0.2) -> Ratings:
+    """Sparse synthetic ratings from a low-rank model: r(u, i) = p_u @ q_i + noise.
+
+    p_u, q_i ~ N(0, 1/sqrt(rank)) per entry, so the noiseless ratings have unit variance.
+    round(density * n_users * n_items) distinct (user, item) pairs are observed, chosen
+    uniformly; a random test_size share of them is held out. Returns a `Ratings` with the
+    train/test triples, the true factors, and train_matrix()/test_matrix() (scipy.sparse).
+    """
+    if not 0 < density <= 1:
+        raise ValueError(f"density must be in (0, 1], got {density}")
+    if not 0 <= test_size < 1:
+        raise ValueError(f"test_size must be in [0, 1), got {test_size}")
+    rng = np.random.default_rng(seed)
+    scale = rank ** -0.25
+    P = (scale * rng.standard_normal((n_users, rank))).astype(np.float32)
+    Q = (scale * rng.standard_normal((n_items, rank))).astype(np.float32)
+    n_obs = max(1, int(round(density * n_users * n_items)))
+    cells = rng.choice(n_users * n_items, size=n_obs, replace=False)
+    users, items = cells // n_items, cells % n_items
+    ratings = np.einsum("nk,nk->n", P[users], Q[items])
+    ratings = (ratings + noise * rng.standard_normal(n_obs)).astype(np.float32)
+    n_test = int(round(test_size * n_obs))
+    is_test = np.zeros(n_obs, dtype=bool)
+    is_test[rng.permutation(n_obs)[:n_test]] = True
+    tr, te = ~is_test, is_test
+    return Ratings(n_users, n_items, users[tr].astype(np.int64), items[tr].astype(np.int64),
+                   ratings[tr], users[te].astype(np.int64), items[te].astype(np.int64),
+                   ratings[te], P, Q, float(noise))
