@@ -35,6 +35,18 @@ from dlbd_lib.tensor import (
 
 __version__ = "0.1.0"
 
+_SUBMODULES = {"nn", "optim", "data", "train", "plot", "gradcheck", "torch_bridge", "device",
+               "grading", "creation", "errors"}
+
+
+def __getattr__(name: str):
+    """`dlbd_lib.nn`, `dlbd_lib.optim`, ... work after a plain `import dlbd_lib`, as in torch."""
+    if name in _SUBMODULES:
+        import importlib
+
+        return importlib.import_module(f"dlbd_lib.{name}")
+    raise AttributeError(f"module 'dlbd_lib' has no attribute {name!r}")
+
 __all__ = [
     "Tensor", "Function", "functional", "unbroadcast", "no_grad", "enable_grad",
     "set_grad_enabled", "is_grad_enabled", "detect_anomaly", "set_detect_anomaly",

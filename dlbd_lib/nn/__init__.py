@@ -1,5 +1,36 @@
-"""Neural-network building blocks with torch.nn's names, shapes and parameter names."""
+"""Neural-network building blocks with torch.nn's names, shapes and parameter names.
 
+Layers are Modules; their parameters are named as in torch (`Linear.weight` is (out, in),
+`Conv2d.weight` is (out_c, in_c, kh, kw), `RNN.weight_ih_l0`, ...), so a torch state_dict
+loads into the matching dlbd model and back (see dlbd_lib.torch_bridge).
+"""
+
+from dlbd_lib.nn import functional, init, utils
+from dlbd_lib.nn.activation import GELU, LeakyReLU, LogSoftmax, ReLU, Sigmoid, Softmax, Tanh
+from dlbd_lib.nn.container import ModuleDict, ModuleList, Sequential
+from dlbd_lib.nn.conv import AvgPool2d, Conv2d, MaxPool2d
+from dlbd_lib.nn.dropout import Dropout
+from dlbd_lib.nn.linear import Flatten, Identity, Linear, Unflatten
+from dlbd_lib.nn.loss import (
+    BCELoss,
+    BCEWithLogitsLoss,
+    CrossEntropyLoss,
+    L1Loss,
+    MSELoss,
+    NLLLoss,
+)
 from dlbd_lib.nn.module import IncompatibleKeys, Module, Parameter
+from dlbd_lib.nn.normalization import BatchNorm1d, BatchNorm2d, BatchNorm3d, LayerNorm
+from dlbd_lib.nn.rnn import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNCell
+from dlbd_lib.nn.sparse import Embedding
 
-__all__ = ["Module", "Parameter", "IncompatibleKeys"]
+__all__ = [
+    "Module", "Parameter", "IncompatibleKeys", "functional", "init", "utils",
+    "Linear", "Identity", "Flatten", "Unflatten",
+    "ReLU", "LeakyReLU", "Tanh", "Sigmoid", "GELU", "Softmax", "LogSoftmax",
+    "Sequential", "ModuleList", "ModuleDict", "Dropout",
+    "BatchNorm1d", "BatchNorm2d", "BatchNorm3d", "LayerNorm", "Embedding",
+    "Conv2d", "MaxPool2d", "AvgPool2d",
+    "RNN", "LSTM", "GRU", "RNNCell", "LSTMCell", "GRUCell",
+    "MSELoss", "L1Loss", "CrossEntropyLoss", "NLLLoss", "BCEWithLogitsLoss", "BCELoss",
+]
