@@ -1,0 +1,107 @@
+"""Stochastic gradient descent: momentum, dampening, Nesterov, weight decay (torch's rule)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from dlbd_lib.optim.optimizer import Optimizer, ParamsT
+
+__all__ = ["SGD"]
+
+
+class SGD(Optimizer):
+    """Stochastic gradient descent, optionally with momentum, exactly as `torch.optim.SGD`.
+
+    For each parameter x with gradient g (negated when maximize=True), at step t:
+        g <- g + weight_decay * x
+        b <- g  (first step),  b <- momentum * b + (1 - dampening) * g  (later steps)
+        g <- g + momentum * b  (nesterov)  or  g <- b  (plain momentum)
+        x <- x - lr * g
+    With momentum=0 the buffer is skipped and the rule is plain x <- x - lr * g.
+    """
+
+    def __init__(
+        self,
+        params: ParamsT,
+        lr: float = 1e-3,
+        momentum: float = 0,
+        dampening: float = 0,
+        weight_decay: float = 0,
+        nesterov: bool = False,
+        *,
+        maximize: bool = False,
+    ) -> None:
+        defaults = {
+            "lr": lr,
+            "momentum": momentum,
+            "dampening": dampening,
+            "weight_decay": weight_decay,
+            "nesterov": nesterov,
+            "maximize": maximize,
+        }
+        self._validate(defaults)
+        super().__init__(params, defaults)
+
+    def _validate(self, options: dict[str, Any]) -> None:
+        if options["lr"] < 0.0:
+            raise ValueError(f"Invalid learning rate: {options['lr']}")
+        if options["momentum"] < 0.0:
+            raise ValueError(f"Invalid momentum value: {options['momentum']}")
+        if options["weight_decay"] < 0.0:
+            raise ValueError(f"Invalid weight_decay value: {options['weight_decay']}")
+        if options["nesterov"] and (options["momentum"] <= 0 or options["dampening"] != 0):
+            raise ValueError(
+                "Nesterov momentum requires a momentum and zero dampening, got "
+                f"momentum={options['momentum']} and dampening={options['dampening']}"
+            )
+
+    def step(self, closure: Callable[[], Any] | None = None) -> Any:
+        """Apply one SGD update to every parameter whose .grad is not None.
+
+        closure: optional function that recomputes the loss (with gradients) and returns it.
+        """
+        loss = None if closure is None else self._run_closure(closure)
+        state = self.state
+        for group in self.param_groups:
+            lr = float(group["lr"])
+            momentum = float(group["momentum"])
+            dampening = float(group["dampening"])
+            weight_decay = float(group["weight_decay"])
+            nesterov = group["nesterov"]
+            maximize = group["maximize"]
+            for p in group["params"]:
+                g = p.grad
+                if g is None:
+                    continue
+                x = p.data
+                if g.shape != x.shape or g.dtype != x.dtype:
+                    g = self._grad_of(p, g)
+                if maximize:
+                    g = -g
+                if weight_decay != 0:
+                    g = g + weight_decay * x  # a new array: p.grad itself is never changed
+                tmp = self._buffer(x)
+                if momentum != 0:
+                    s = state[p]
+                    buf = s.get("momentum_buffer")
+                    if buf is None:
+                        buf = s["momentum_buffer"] = g.copy()
+                    else:
+                        buf *= momentum
+                        if dampening == 0:
+                            buf += g
+                        else:
+                            np.multiply(g, 1 - dampening, out=tmp)
+                            buf += tmp
+                    if nesterov:
+                        np.multiply(buf, momentum, out=tmp)
+                        g = np.add(g, tmp, out=tmp)
+                    else:
+                        g = buf
+                np.multiply(g, -lr, out=tmp)
+                x += tmp
+                p._bump_version()
+        return loss
