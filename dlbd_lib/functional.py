@@ -227,6 +227,8 @@ class Clip(Function):
 
 
 class Cast(Function):
+    sets_dtype = True  # float32 -> float64 must stay float64
+
     def forward(self, x, dtype=np.float32):
         return x.astype(dtype)
 
@@ -346,7 +348,7 @@ class Reshape(Function):
 class Transpose(Function):
     def forward(self, x, axes=None):
         if axes is not None:
-            axes = tuple(int(a) % builtins.max(x.ndim, 1) for a in axes)
+            axes = _norm_axes(axes, x.ndim)
             if sorted(axes) != list(range(x.ndim)):
                 raise ShapeError(
                     f"transpose: axes {axes} are not a permutation of the "
@@ -559,7 +561,7 @@ def flatten(x: Any, start_dim: int = 0, end_dim: int = -1) -> Tensor:
     shape = x.shape
     if not shape:
         return reshape(x, (1,))
-    s, e = start_dim % len(shape), end_dim % len(shape)
+    s, e = _norm_axes((start_dim, end_dim), len(shape))
     return reshape(x, shape[:s] + (-1,) + shape[e + 1:])
 
 
@@ -572,7 +574,7 @@ def swapaxes(x: Any, axis0: int, axis1: int) -> Tensor:
     """Exchange two dimensions (torch.transpose(x, dim0, dim1))."""
     nd = x.ndim
     perm = list(range(nd))
-    a, b = axis0 % builtins.max(nd, 1), axis1 % builtins.max(nd, 1)
+    a, b = _norm_axes((axis0, axis1), nd)
     perm[a], perm[b] = perm[b], perm[a]
     return transpose(x, perm)
 
@@ -580,7 +582,7 @@ def swapaxes(x: Any, axis0: int, axis1: int) -> Tensor:
 def unsqueeze(x: Any, axis: int) -> Tensor:
     """Insert a dimension of size 1 at `axis`."""
     shape = list(x.shape)
-    axis = axis % (len(shape) + 1)
+    axis = _norm_axes(axis, len(shape) + 1)[0]
     return reshape(x, shape[:axis] + [1] + shape[axis:])
 
 
@@ -589,7 +591,7 @@ def squeeze(x: Any, axis: int | None = None) -> Tensor:
     shape = x.shape
     if axis is None:
         return reshape(x, [n for n in shape if n != 1])
-    axis = axis % builtins.max(len(shape), 1)
+    axis = _norm_axes(axis, len(shape))[0]
     if shape and shape[axis] == 1:
         return reshape(x, shape[:axis] + shape[axis + 1:])
     return x

@@ -61,15 +61,14 @@ def numerical_grad(fn: Callable[..., Tensor], inputs: Sequence[Tensor], u: np.nd
             result.append(None)
             continue
         g = np.zeros(t.shape)
-        flat = t.data.reshape(-1)  # a view: perturb in place, then restore
-        for i in range(flat.size):
-            old = flat[i]
-            flat[i] = old + eps
+        for i in np.ndindex(t.shape):  # perturb t.data itself in place (even non-contiguous)
+            old = t.data[i]
+            t.data[i] = old + eps
             plus = _scalar_loss(fn, inputs, u)
-            flat[i] = old - eps
+            t.data[i] = old - eps
             minus = _scalar_loss(fn, inputs, u)
-            flat[i] = old
-            g.reshape(-1)[i] = (plus - minus) / (2 * eps)
+            t.data[i] = old
+            g[i] = (plus - minus) / (2 * eps)
         result.append(g)
     return result
 

@@ -53,6 +53,13 @@ class set_grad_enabled(contextlib.ContextDecorator):
         self.prev = _Mode.grad_enabled
         _Mode.grad_enabled = self.mode  # like torch, it also acts as a plain function call
 
+    def __call__(self, func: Any) -> Any:
+        _Mode.grad_enabled = self.prev  # used as a decorator: switch only while func runs
+        return super().__call__(func)
+
+    def _recreate_cm(self) -> set_grad_enabled:
+        return set_grad_enabled(self.mode)  # each decorated call restores the mode it found
+
     def __enter__(self) -> None:
         _Mode.grad_enabled = self.mode
 
@@ -62,6 +69,9 @@ class set_grad_enabled(contextlib.ContextDecorator):
 
 class no_grad(contextlib.ContextDecorator):
     """Context manager / decorator: inside it no graph is recorded (evaluation, updates)."""
+
+    def _recreate_cm(self) -> no_grad:
+        return no_grad()  # a fresh one per decorated call, so recursion restores correctly
 
     def __enter__(self) -> None:
         self.prev = _Mode.grad_enabled
@@ -73,6 +83,9 @@ class no_grad(contextlib.ContextDecorator):
 
 class enable_grad(contextlib.ContextDecorator):
     """Context manager / decorator: record the graph even inside no_grad()."""
+
+    def _recreate_cm(self) -> enable_grad:
+        return enable_grad()  # a fresh one per decorated call, so recursion restores correctly
 
     def __enter__(self) -> None:
         self.prev = _Mode.grad_enabled
@@ -126,7 +139,8 @@ def _is_float(dtype: np.dtype) -> bool:
 
 
 def _check_finite(name: str, arr: Any, where: str) -> None:
-    if isinstance(arr, np.ndarray) and _is_float(arr.dtype) and not np.isfinite(arr).all():
+    is_float_array = isinstance(arr, (np.ndarray, np.generic)) and _is_float(arr.dtype)
+    if is_float_array and not np.isfinite(arr).all():
         kind = "NaN" if np.isnan(arr).any() else "inf"
         raise AnomalyError(
             f"{kind} found in the {where} of {name} (shape {fmt_shape(arr.shape)}); "
@@ -144,8 +158,9 @@ class Function:
     """
 
     inputs: tuple
-    needs_grad: tuple
-    versions: tuple
+    needs_grad: list
+    versions: list
+    sets_dtype = False  # True for ops told their output dtype (cast): apply keeps it as is
 
     def forward(self, *args: Any, **kwargs: Any) -> np.ndarray:
         raise NotImplementedError
@@ -168,28 +183,42 @@ class Function:
     def apply(cls, *args: Any, **kwargs: Any) -> Tensor:
         """Run forward on the inputs' data and, if needed, record the op in the graph."""
         fn = cls()
-        arrays = [a._data if isinstance(a, Tensor) else a for a in args]
+        # one pass over the inputs: their arrays, which need a gradient, their versions
+        arrays, needs, versions = [], [], []
+        any_needs = False
+        for a in args:
+            if isinstance(a, Tensor):
+                arrays.append(a._data)
+                needs.append(a._requires_grad)
+                versions.append(a._version)
+                any_needs = any_needs or a._requires_grad
+            else:
+                arrays.append(a)
+                needs.append(False)
+                versions.append(0)
         try:
             out = fn.forward(*arrays, **kwargs)
         except (ValueError, IndexError) as err:
             if isinstance(err, ShapeError):
                 raise
             raise fn.shape_error(args, err) from None
-        if out.dtype == np.float64 and not any(
-            getattr(a, "dtype", None) == np.float64 for a in arrays
+        if not isinstance(out, np.ndarray):
+            out = np.asarray(out)  # numpy gives scalars for 0-d inputs; .data is always an array
+        if out.dtype.char == "d" and not fn.sets_dtype and not any(
+            isinstance(a, np.ndarray) and a.dtype.char == "d" for a in arrays
         ):
-            # a Python float or an integer division must not turn float32 work into float64
+            # a Python or numpy scalar, or an integer division, must not turn float32 work
+            # into float64 (torch keeps float32 too)
             out = out.astype(np.float32)
         if _Mode.anomaly:
             _check_finite(fn.name, out, "output")
-        requires = _Mode.grad_enabled and any(
-            isinstance(a, Tensor) and a.requires_grad for a in args
-        )
+        # an integer result (a cast) is never differentiable
+        requires = any_needs and _Mode.grad_enabled and out.dtype.kind == "f"
         result = Tensor._make(out, requires)
         if requires:
             fn.inputs = args
-            fn.needs_grad = tuple(isinstance(a, Tensor) and a.requires_grad for a in args)
-            fn.versions = tuple(a._version if isinstance(a, Tensor) else 0 for a in args)
+            fn.needs_grad = needs
+            fn.versions = versions
             result._ctx = fn
         return result
 
@@ -206,10 +235,12 @@ def _as_array(data: Any, dtype: Any = None) -> np.ndarray:
         arr = data
     elif isinstance(data, np.generic):
         arr = np.asarray(data)
+    elif dtype is not None:
+        arr = np.asarray(data, dtype=dtype)  # straight to dtype: no rounding through float32
     else:
         arr = np.asarray(data)
-        if arr.dtype == np.float64:
-            arr = arr.astype(np.float32)
+        if arr.dtype == np.float64 and not hasattr(data, "__array__"):
+            arr = arr.astype(np.float32)  # Python floats; array-likes (torch, pandas) keep theirs
         elif arr.dtype == object:
             raise DtypeError(f"cannot make a tensor from {type(data).__name__} data")
     if dtype is not None:
@@ -224,7 +255,7 @@ class Tensor:
     stays float64, integer data stays integer. `.grad` is a numpy array of `.data`'s shape.
     """
 
-    __slots__ = ("_data", "grad", "requires_grad", "_ctx", "_version", "_retain", "name",
+    __slots__ = ("_data", "grad", "_requires_grad", "_ctx", "_version", "_retain", "name",
                  "__weakref__")
     __array_ufunc__ = None  # ndarray (op) Tensor defers to Tensor's reflected operator
 
@@ -236,7 +267,7 @@ class Tensor:
         self._version = 0
         self._retain = False
         self.name = name
-        self.requires_grad = False
+        self._requires_grad = False
         if requires_grad:
             self.requires_grad_(True)
 
@@ -246,7 +277,7 @@ class Tensor:
         t = object.__new__(cls)
         t._data = data
         t.grad = None
-        t.requires_grad = requires_grad
+        t._requires_grad = requires_grad
         t._ctx = None
         t._version = 0
         t._retain = False
@@ -261,8 +292,7 @@ class Tensor:
 
     @data.setter
     def data(self, value: Any) -> None:
-        value = np.asarray(value._data if isinstance(value, Tensor) else value)
-        self._data = value
+        self._data = _as_array(value)  # same rules as the constructor: Python floats -> float32
         self._version += 1
 
     def _bump_version(self) -> None:
@@ -286,6 +316,17 @@ class Tensor:
         return self._data.size
 
     @property
+    def requires_grad(self) -> bool:
+        """Whether backward() computes a gradient for this tensor."""
+        return self._requires_grad
+
+    @requires_grad.setter
+    def requires_grad(self, value: bool) -> None:
+        if value and not _is_float(self._data.dtype):
+            self.requires_grad_(True)  # raises the DtypeError that names the dtype
+        self._requires_grad = bool(value)
+
+    @property
     def is_leaf(self) -> bool:
         """True for tensors made by the user (parameters, inputs), not by an op."""
         return self._ctx is None
@@ -306,7 +347,15 @@ class Tensor:
             raise TypeError("len() of a 0-d tensor")
         return len(self._data)
 
+    def __iter__(self) -> Iterator[Tensor]:
+        """The sub-tensors along the first dimension, as torch iterates (and unpacks)."""
+        if self._data.ndim == 0:
+            raise TypeError("iteration over a 0-d tensor")
+        return (self[i] for i in range(self._data.shape[0]))
+
     def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
+        if copy:
+            return np.array(self._data, dtype=dtype, copy=True)  # np.array(t) must not alias
         return self._data if dtype is None else self._data.astype(dtype)
 
     def numpy(self) -> np.ndarray:
@@ -337,7 +386,7 @@ class Tensor:
             )
         if not requires_grad and self._ctx is not None:
             raise GradError("requires_grad can only be turned off on a leaf; use detach()")
-        self.requires_grad = bool(requires_grad)
+        self._requires_grad = bool(requires_grad)
         return self
 
     def retain_grad(self) -> None:
@@ -595,7 +644,7 @@ def _topological_order(root: Tensor) -> list[Tensor]:
         ctx = node._ctx
         if ctx is not None:
             for inp in ctx.inputs:
-                if isinstance(inp, Tensor) and inp.requires_grad and id(inp) not in visited:
+                if isinstance(inp, Tensor) and inp._requires_grad and id(inp) not in visited:
                     stack.append((inp, False))
     return order
 
@@ -603,12 +652,13 @@ def _topological_order(root: Tensor) -> list[Tensor]:
 def _store_grad(t: Tensor, g: np.ndarray, handed: set[int]) -> None:
     """Accumulate g into t.grad without ever aliasing an array given to another tensor."""
     if t.grad is None:
-        if id(g) in handed or not g.flags.owndata or not g.flags.writeable:
-            g = g.copy()
+        if (not isinstance(g, np.ndarray) or id(g) in handed or not g.flags.owndata
+                or not g.flags.writeable):
+            g = np.array(g)  # a copy, and an array even when numpy handed back a scalar
         handed.add(id(g))
         t.grad = g
     else:
-        t.grad = t.grad + g
+        t.grad = np.asarray(t.grad + g)
 
 
 def _run_backward(root: Tensor, seed: np.ndarray) -> None:
