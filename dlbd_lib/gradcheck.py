@@ -88,7 +88,7 @@ def gradcheck(fn: Callable[..., Tensor], inputs: Sequence[Tensor], eps: float = 
         if a is None or n is None:
             continue
         if not np.allclose(a, n, atol=atol, rtol=rtol):
-            worst = np.unravel_index(np.argmax(np.abs(a - n)), a.shape) if a.ndim else ()
+            worst = tuple(int(i) for i in np.unravel_index(np.argmax(np.abs(a - n)), a.shape))
             raise AssertionError(
                 f"gradient of input {i} (shape {a.shape}) is wrong: at index {worst} "
                 f"backward gave {a[worst]:.6g}, finite differences {n[worst]:.6g} "
