@@ -57,10 +57,11 @@ def decision_boundary(predict: Callable[[np.ndarray], Any], X: Any, y: Any, ax: 
     grid = np.stack([gx.ravel(), gy.ravel()], axis=1).astype(np.float32)
     out = to_numpy(predict(grid))
     labels = out.argmax(1) if out.ndim == 2 else out
+    # one fixed colour per class (tab10), the same for the regions and the points
     ax.contourf(gx, gy, labels.reshape(gx.shape), alpha=0.3, cmap="tab10",
-                levels=np.arange(labels.max() + 2) - 0.5)
+                levels=np.arange(labels.max() + 2) - 0.5, vmin=-0.5, vmax=9.5)
     ax.scatter(X[:, 0], X[:, 1], c=y, cmap="tab10", s=10, edgecolors="k", linewidths=0.2,
-               vmin=0, vmax=9)
+               vmin=-0.5, vmax=9.5)
     ax.set(title=title, xlabel="$x_1$", ylabel="$x_2$")
     return ax
 

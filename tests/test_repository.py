@@ -76,3 +76,12 @@ def test_pick_device_honours_the_override(monkeypatch, capsys):
     assert "PyTorch device: cpu" in capsys.readouterr().out
     monkeypatch.delenv("DLBD_DEVICE")
     assert pick_device(verbose=False).type in {"cuda", "mps", "cpu"}
+
+
+def test_readme_syllabus_is_up_to_date():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("syllabus", ROOT / "tools" / "syllabus.py")
+    syllabus = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(syllabus)
+    assert syllabus.main(["--check"]) == 0, "run: python tools/syllabus.py"

@@ -1,0 +1,93 @@
+"""Rewrite the README's syllabus table from the notebooks on disk and the last test run.
+
+    python tools/syllabus.py            # update README.md in place
+    python tools/syllabus.py --check    # exit 1 if the table is out of date
+
+Topics come from each notebook's title line (`# NN · Title`) and a one-line summary kept
+here; times come from test-artifacts/notebook-times.json, written by every `pytest` run.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import nbformat
+
+ROOT = Path(__file__).resolve().parents[1]
+README = ROOT / "README.md"
+TIMES = ROOT / "test-artifacts" / "notebook-times.json"
+START, END = "<!-- syllabus:start -->", "<!-- syllabus:end -->"
+
+SUMMARY = {
+    "00": "the five application areas, environment check, a first model in both engines",
+    "01": "ndarray as tensor, broadcasting, dtypes and memory, sparse CSR/COO, memory-mapped "
+          "streaming; torch tensors, sparse and devices",
+    "02": "perceptron, activations, MLP forward pass, learned vs hand-made features",
+    "03": "MSE, cross-entropy and stable log-softmax, derivatives by hand, finite differences",
+    "04": "a tiny autograd engine, the real one, gradient checks; torch.autograd agrees",
+    "05": "GD, SGD, mini-batch, momentum, Nesterov, Adam; LR decay, momentum schedule, "
+          "plateaus; a widget",
+    "06": "training loop, accuracy, confusion matrix, over/underfitting, weight decay, "
+          "dropout, early stopping",
+    "07": "convolution by hand and by im2col, pooling, LeNet, feature maps; video with CNN+RNN",
+    "08": "RNN cell and BPTT, vanishing/exploding gradients, clipping, forecasting a real "
+          "series; LSTM/GRU",
+    "09": "tokens, bag of words, TF-IDF, keywords, embeddings, a character-level language "
+          "model (English and Chinese)",
+    "10": "autoencoders vs PCA, k-means on codes, denoising, anomaly detection",
+    "11": "a GAN on 2-D mixtures, mode collapse, a digit GAN in torch",
+    "12": "sparse ratings, matrix factorisation, RMSE and recall@k, neural CF",
+    "13": "out-of-core data, streaming, DataLoader workers, throughput, mixed precision, "
+          "data-parallel training, Dask",
+    "14": "CPU/GPU/TPU, exporting a model and running it from C++, frameworks, what comes next",
+}
+
+
+def _title(path: Path) -> str:
+    nb = nbformat.read(path, as_version=4)
+    first = nb.cells[0].source.splitlines()[0] if nb.cells else path.stem
+    return first.lstrip("# ").split("·", 1)[-1].strip()
+
+
+def render() -> str:
+    times = json.loads(TIMES.read_text()) if TIMES.exists() else {}
+    rows = ["| # | notebook | what you do | exercises | time* |", "|---|---|---|---|---|"]
+    for nb in sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb")):
+        num = nb.name[:2]
+        ex = ROOT / "exercises" / nb.name
+        ex_link = f"[exercises](exercises/{nb.name}) · [solutions](solutions/{nb.name})" \
+            if ex.exists() else "—"
+        secs = times.get(f"notebooks/{nb.name}")
+        rows.append(f"| {num} | [{_title(nb)}](notebooks/{nb.name}) | {SUMMARY.get(num, '')} "
+                    f"| {ex_link} | {f'{secs:.0f} s' if secs is not None else '—'} |")
+    return "\n".join(rows)
+
+
+def updated_readme() -> str:
+    text = README.read_text(encoding="utf-8")
+    if START not in text or END not in text:
+        raise SystemExit(f"README.md lacks the {START} / {END} markers")
+    head, rest = text.split(START, 1)
+    _, tail = rest.split(END, 1)
+    return head + START + "\n" + render() + "\n" + END + tail
+
+
+def main(argv: list[str]) -> int:
+    new = updated_readme()
+    if "--check" in argv:
+        old = README.read_text(encoding="utf-8")
+        strip = [ln.rsplit("|", 2)[0] for ln in old.splitlines()]
+        strip_new = [ln.rsplit("|", 2)[0] for ln in new.splitlines()]
+        if strip != strip_new:  # times may differ from run to run; the rows may not
+            print("README.md's syllabus is out of date: run python tools/syllabus.py")
+            return 1
+        return 0
+    README.write_text(new, encoding="utf-8")
+    print("README.md syllabus updated")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
