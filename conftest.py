@@ -24,7 +24,6 @@ os.environ["DLBD_OFFLINE_GUARD"] = "1"
 os.environ["PYTHONPATH"] = os.pathsep.join(
     [str(GUARD_DIR)] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
 )
-os.environ.setdefault("MPLBACKEND", "Agg")  # plain Python processes draw without a screen
 sys.path.insert(0, str(GUARD_DIR))
 import sitecustomize  # noqa: E402,F401  (installs the guard in this process)
 

@@ -6,6 +6,7 @@ torch's names so every piece can be checked against PyTorch.
 """
 
 from dlbd_lib import functional
+from dlbd_lib._allocator import tune_allocator
 from dlbd_lib.creation import (
     arange,
     full,
@@ -54,3 +55,5 @@ __all__ = [
     "arange", "randn", "rand", "manual_seed", "cat", "stack", "where", "ShapeError",
     "DtypeError", "GradError", "AnomalyError",
 ]
+
+tune_allocator()

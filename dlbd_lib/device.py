@@ -39,4 +39,5 @@ def describe_device(device: Any) -> str:
         return f"cuda ({torch.cuda.get_device_name(device)})"
     if device.type == "mps":
         return "mps (Apple GPU)"
-    return f"cpu ({torch.get_num_threads()} threads)"
+    n = torch.get_num_threads()
+    return f"cpu ({n} thread{'' if n == 1 else 's'})"

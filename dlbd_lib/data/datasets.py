@@ -107,8 +107,9 @@ def moving_digits(n_clips: int, n_frames: int = 8, size: int = 24, seed: int = 0
     Each clip takes a random digit image (from `load_digits(split)`), a random direction
     among the first n_directions of MOVING_DIRECTIONS (4: right, left, down, up; 8 adds
     the diagonals), and a random start such that the digit stays inside the canvas,
-    moving `speed` pixels per frame. No single frame tells the direction: the start is
-    random, so a model must compare frames.
+    moving `speed` pixels per frame. A frame taken at a random time does not tell the
+    direction, so a model must compare frames; the first and last frames do leak it,
+    since the whole path must fit on the canvas (notebook 07 shows this shortcut).
 
     Returns clips (n_clips, n_frames, 1, size, size) float32 in [0, 1], digit labels
     (n_clips,) int64 in 0-9, and direction labels (n_clips,) int64 in [0, n_directions).

@@ -60,12 +60,22 @@ class Module:
                 f"cannot assign {name!r} before Module.__init__() is called; "
                 "call super().__init__() first in your module's __init__"
             )
-        for store in (self._parameters, self._buffers, self._modules):
-            store.pop(name, None)
+        params, buffers, modules = self._parameters, self._buffers, self._modules
         if isinstance(value, Parameter):
-            self._parameters[name] = value
+            kind = params
         elif isinstance(value, Module):
-            self._modules[name] = value
+            kind = modules
+        elif name in buffers and (value is None or isinstance(value, np.ndarray)):
+            kind = buffers  # e.g. bn.running_mean = np.zeros(3): still a buffer
+        elif name in params and value is None:
+            kind = params  # a parameter switched off (bias=None) keeps its slot
+        else:
+            kind = None
+        for store in (params, buffers, modules):
+            if store is not kind:
+                store.pop(name, None)
+        if kind is not None:
+            kind[name] = value  # an existing entry keeps its position, as in torch
         object.__setattr__(self, name, value)
 
     def register_parameter(self, name: str, param: Parameter | None) -> None:
