@@ -85,3 +85,19 @@ def test_readme_syllabus_is_up_to_date():
     syllabus = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(syllabus)
     assert syllabus.main(["--check"]) == 0, "run: python tools/syllabus.py"
+
+
+def _packages(path: Path) -> list[str]:
+    lines = [ln.split("#")[0].strip() for ln in path.read_text().splitlines()]
+    return sorted(ln for ln in lines if ln and not ln.startswith(("-", "./")))
+
+
+def test_binder_installs_the_same_packages_as_requirements():
+    assert _packages(ROOT / "binder" / "requirements.txt") == _packages(ROOT / "requirements.txt")
+    post = (ROOT / "binder" / "postBuild").read_text()
+    assert "pip install --no-deps -e ." in post and "./jupyter-config" in post
+
+
+def test_conda_environment_uses_requirements_txt():
+    env = (ROOT / "environment.yml").read_text()
+    assert "-r requirements.txt" in env and "python=3.11" in env
