@@ -75,3 +75,12 @@ def test_exercise_and_solution_sets_match():
     sols = {p.name for p in (ROOT / "solutions").glob("*.ipynb")}
     exs = {p.name for p in (ROOT / "exercises").glob("*.ipynb")}
     assert sols == exs
+
+
+@pytest.mark.parametrize("path", [p for p in NOTEBOOKS if p.parent.name == "notebooks"], ids=_id)
+def test_course_notebook_picks_its_device_with_the_shared_helper(path):
+    nb = nbformat.read(path, as_version=4)
+    code = "\n".join(c.source for c in nb.cells if c.cell_type == "code")
+    if re.search(r"^\s*import torch\b", code, re.M):
+        assert "pick_device(" in code, \
+            f"{path.name} uses torch but does not pick its device with dlbd_lib.device.pick_device()"
