@@ -83,4 +83,4 @@ def test_course_notebook_picks_its_device_with_the_shared_helper(path):
     code = "\n".join(c.source for c in nb.cells if c.cell_type == "code")
     if re.search(r"^\s*import torch\b", code, re.M):
         assert "pick_device(" in code, \
-            f"{path.name} uses torch but does not pick its device with dlbd_lib.device.pick_device()"
+            f"{path.name} uses torch without dlbd_lib.device.pick_device()"
