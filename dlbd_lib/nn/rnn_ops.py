@@ -23,9 +23,8 @@ A Function returns one array, so the LSTM op packs its final cell state after th
 outputs: (L + 1, N, H) with c_L in the last time slot, and the module slices it. The final
 hidden state h_n is the output of the last step processed, so it needs no packing.
 
-Backward reuses its large work arrays between calls (`_scratch`): allocating fresh
-megabyte-sized temporaries at every training step makes the C library hand memory back
-to the OS and fault it in again (zero-filled pages), which costs as much as the maths.
+The big per-step-factor arrays of backward are filled with `out=` calls rather than
+expressions, so no hidden megabyte-sized temporaries are made on the hot path.
 """
 
 from __future__ import annotations
@@ -73,39 +72,10 @@ def _state_grad(dhT: np.ndarray, like: Tensor) -> np.ndarray:
     return dhT.T.reshape(like.shape)
 
 
-_SCRATCH: dict[str, np.ndarray] = {}
-_SCRATCH_MAX = 1 << 22  # elements; larger work arrays are allocated afresh each call
-
-
-def _scratch(name: str, shape: tuple, dtype: np.dtype) -> np.ndarray:
-    """A work array (contents undefined) reused between calls; it never leaves the op.
-
-    One array per name, so an op must not use one name twice at the same time; the engine
-    runs one backward at a time (it is not thread-safe, like the rest of dlbd_lib).
-    """
-    arr = _SCRATCH.get(name)
-    if arr is None or arr.shape != shape or arr.dtype != dtype:
-        arr = np.empty(shape, dtype)
-        if arr.size <= _SCRATCH_MAX:
-            _SCRATCH[name] = arr
-    return arr
-
-
-def _columns_scratch(name: str, a: np.ndarray, batch_first: bool,
-                     reverse: bool) -> np.ndarray:
-    """_columns into a reused work array (for the incoming output gradient)."""
-    a = a.transpose(1, 2, 0) if batch_first else a.transpose(0, 2, 1)
-    out = _scratch(name, a.shape, a.dtype)
-    out[...] = a[::-1] if reverse else a
-    return out
-
-
-def _time_columns(name: str, a: np.ndarray) -> np.ndarray:
-    """(L, F, N) -> (F, L * N) work array: all steps side by side, one column each."""
+def _time_columns(a: np.ndarray) -> np.ndarray:
+    """(L, F, N) -> (F, L * N): all steps side by side, one column each."""
     L, F, N = a.shape
-    out = _scratch(name, (F, L, N), a.dtype)
-    out[...] = a.transpose(1, 0, 2)
-    return out.reshape(F, L * N)
+    return np.ascontiguousarray(a.transpose(1, 0, 2)).reshape(F, L * N)
 
 
 def _weight_grads(op: Function, dA: np.ndarray, xT: np.ndarray, hT: np.ndarray | None,
@@ -126,9 +96,9 @@ def _weight_grads(op: Function, dA: np.ndarray, xT: np.ndarray, hT: np.ndarray |
         dxT = (W_ih.T @ dA2).reshape(-1, L, N).transpose(1, 0, 2)  # (L, I, N)
         dx = _rows(dxT, op.batch_first, op.reverse)
     if need[1]:
-        dW_ih = dA2 @ _time_columns("x", xT).T
+        dW_ih = dA2 @ _time_columns(xT).T
     if need[2]:
-        dW_hh = dA2 @ _time_columns("h", hT[:L]).T
+        dW_hh = dA2 @ _time_columns(hT[:L]).T
     if need[3]:
         db = dA2.sum(axis=1)
     return dx, dW_ih, dW_hh, db
@@ -168,15 +138,15 @@ class RNNLayer(Function):
     def backward(self, g):
         hT, W_hh = self.hT, self.W_hh
         L, H, N = hT.shape[0] - 1, hT.shape[1], hT.shape[2]
-        gT = _columns_scratch("g", g, self.batch_first, self.reverse)
+        gT = _columns(g, self.batch_first, self.reverse)
         # d act(a)/da from the output: 1 - h^2 for tanh, [h > 0] for relu
-        dact = _scratch("dact", gT.shape, hT.dtype)
+        dact = np.empty(gT.shape, hT.dtype)
         if self.relu:
             np.greater(hT[1:], 0, out=dact)
         else:
             np.multiply(hT[1:], hT[1:], out=dact)
             np.subtract(1, dact, out=dact)
-        dA = _scratch("dA", (H, L, N), hT.dtype)  # dL/da_t of every step, side by side
+        dA = np.empty((H, L, N), hT.dtype)  # dL/da_t of every step, side by side
         da = np.empty((H, N), hT.dtype)
         dh = np.zeros((H, N), hT.dtype)           # dL/dh_t arriving from step t+1
         for t in range(L - 1, -1, -1):
@@ -262,23 +232,23 @@ class LSTMLayer(Function):
         gates, hT, cT, tanh_c = self.gates, self.hT, self.cT, self.tanh_c
         L, _, H, N = gates.shape
         dt, bf = gates.dtype, self.batch_first
-        gT = _columns_scratch("g", g[:, :L] if bf else g[:L], bf, self.reverse)
+        gT = _columns(g[:, :L] if bf else g[:L], bf, self.reverse)
         o, i, f, gg = gates[:, 0], gates[:, 1], gates[:, 2], gates[:, 3]
         # Factors that need no recursion, computed for all steps at once:
         #   dL/da_o = dh tanh(c) o (1 - o)                       -> dA_o = dh * P
         #   dL/dc  += dh o (1 - tanh(c)^2)                       -> dc  += dh * Q
         #   dL/da_i = dc g i(1 - i), dL/da_f = dc c_{t-1} f(1 - f), dL/da_g = dc i (1 - g^2)
         #                                                        -> dA_ifg = dc * R
-        tmp = _scratch("tmp", (L, H, N), dt)
-        P = _scratch("P", (L, H, N), dt)
+        tmp = np.empty((L, H, N), dt)
+        P = np.empty((L, H, N), dt)
         np.subtract(1, o, out=tmp)
         tmp *= o
         np.multiply(tmp, tanh_c, out=P)
-        Q = _scratch("Q", (L, H, N), dt)
+        Q = np.empty((L, H, N), dt)
         np.multiply(tanh_c, tanh_c, out=tmp)
         np.subtract(1, tmp, out=tmp)
         np.multiply(tmp, o, out=Q)
-        R = _scratch("R", (L, 3, H, N), dt)
+        R = np.empty((L, 3, H, N), dt)
         np.subtract(1, i, out=tmp)
         tmp *= i
         np.multiply(tmp, gg, out=R[:, 0])
@@ -289,7 +259,7 @@ class LSTMLayer(Function):
         np.subtract(1, tmp, out=tmp)
         np.multiply(tmp, i, out=R[:, 2])
         W_hh_T = _lstm_order(self.W_hh).T   # (H, 4H), columns in op order
-        dA = _scratch("dA", (4 * H, L, N), dt)  # dL/da_t of every step, side by side
+        dA = np.empty((4 * H, L, N), dt)  # dL/da_t of every step, side by side
         da = np.empty((4, H, N), dt)
         dh = np.zeros((H, N), dt)           # dL/dh_t arriving from step t+1
         dc = np.array((g[:, L] if bf else g[L]).T, dtype=dt, order="C")  # dL/dc_L, from c_n
@@ -366,7 +336,7 @@ class GRULayer(Function):
         gates, hT = self.gates, self.hT
         L, _, H, N = gates.shape
         dt = gates.dtype
-        gT = _columns_scratch("g", g, self.batch_first, self.reverse)
+        gT = _columns(g, self.batch_first, self.reverse)
         r, z, n = gates[:, 0], gates[:, 1], gates[:, 2]
         hn = self.hn  # W_hn h_{t-1} + b_hn (its rows were not halved)
         # Every gate gradient is dh_t times a factor known after forward, so compute all
@@ -375,13 +345,13 @@ class GRULayer(Function):
         #   dL/da_z  = dh (h_{t-1} - n) z(1 - z)              = dh * K[z]
         #   dL/da_r  = dL/da_n hn r(1 - r)                    = dh * K[r]
         #   dL/d(hn) = dL/da_n r   (hn = W_hn h_{t-1} + b_hn) = dh * K[n]
-        tmp = _scratch("tmp", (L, H, N), dt)
-        Kn = _scratch("Kn", (L, H, N), dt)
+        tmp = np.empty((L, H, N), dt)
+        Kn = np.empty((L, H, N), dt)
         np.subtract(1, z, out=Kn)
         np.multiply(n, n, out=tmp)
         np.subtract(1, tmp, out=tmp)
         Kn *= tmp
-        K = _scratch("K", (L, 3, H, N), dt)
+        K = np.empty((L, 3, H, N), dt)
         np.subtract(1, r, out=tmp)
         tmp *= r
         tmp *= hn
@@ -393,8 +363,8 @@ class GRULayer(Function):
         np.multiply(Kn, r, out=K[:, 2])
         # dG: dL/d(W_hh h_{t-1} + b_hh) of every step; dX: dL/d(W_ih x_t + b_ih), which
         # shares the r and z rows and has dL/da_n = dh * Kn in the n rows
-        dG = _scratch("dG", (3 * H, L, N), dt)
-        dX = _scratch("dX", (3 * H, L, N), dt)
+        dG = np.empty((3 * H, L, N), dt)
+        dX = np.empty((3 * H, L, N), dt)
         dg = np.empty((3, H, N), dt)
         dh = np.zeros((H, N), dt)   # dL/dh_t arriving from step t+1
         dht = np.empty((H, N), dt)  # total dL/dh_t
