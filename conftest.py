@@ -24,6 +24,10 @@ os.environ["DLBD_OFFLINE_GUARD"] = "1"
 os.environ["PYTHONPATH"] = os.pathsep.join(
     [str(GUARD_DIR)] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
 )
+# One BLAS/OpenMP thread per process in tests: the notebooks' small matrix products are as
+# fast on one thread, and a busy machine (a shared CI runner) can slow threaded BLAS 100x.
+for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
 sys.path.insert(0, str(GUARD_DIR))
 import sitecustomize  # noqa: E402,F401  (installs the guard in this process)
 
