@@ -67,8 +67,10 @@ def test_notebook_asserts_its_results(path):
 def test_notebook_does_not_hard_code_cuda(path):
     nb = nbformat.read(path, as_version=4)
     code = "\n".join(c.source for c in nb.cells if c.cell_type == "code")
-    assert not re.search(r"""(["'])cuda(:\d+)?\1|\.cuda\(\)""", code), \
-        f"{path.name} hard-codes cuda; use dlbd_lib.device.pick_device()"
+    # torch.device("cuda"), .to("cuda"), device="cuda:0", .cuda(): a device chosen by hand
+    hard = re.search(r"""(device\(|\.to\(|device\s*=\s*)\s*["']cuda(:\d+)?["']|\.cuda\(\)""",
+                     code)
+    assert not hard, f"{path.name} hard-codes cuda ({hard.group(0)!r}); use pick_device()"
 
 
 def test_exercise_and_solution_sets_match():
