@@ -106,15 +106,24 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--output", default=str(HERE / "results.md"),
                         help="Markdown file to write ('-' for none)")
     parser.add_argument("--torch-device", default="cpu")
+    parser.add_argument("--threads", type=int, default=0,
+                        help="CPU threads for both engines (numpy's BLAS and torch); "
+                             "0 keeps each library's default")
     args = parser.parse_args(argv)
+    if args.threads:
+        from threadpoolctl import threadpool_limits
+
+        threadpool_limits(args.threads)
+        torch.set_num_threads(args.threads)
     only = [s for s in args.only.split(",") if s] or None
     rows = run(args.repeats, args.warmup, only, args.torch_device)
     label = "torch CPU" if args.torch_device == "cpu" else f"torch {args.torch_device}"
     text = table(rows, label)
     env_note = ("OPENBLAS_CORETYPE set" if os.environ.get("OPENBLAS_CORETYPE")
                 else "OPENBLAS_CORETYPE unset")
+    threads = f" --threads {args.threads}" if args.threads else ""
     header = (f"Measured {_dt.date.today().isoformat()} with `python -m benchmarks "
-              f"--repeats {args.repeats}` ({env_note}).\n\nMachine: "
+              f"--repeats {args.repeats}{threads}` ({env_note}).\n\nMachine: "
               f"{machine_description(args.torch_device)}.\n\nMedian time of one training "
               "step (forward, loss, backward, SGD-momentum update), the two engines "
               "interleaved in one run, same weights and data.\n")
