@@ -26,6 +26,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 ARTIFACTS = ROOT / "test-artifacts" / "browser"
+PANEL = ".jp-NotebookPanel:not(.lm-mod-hidden)"  # the notebook tab in front
 CHROMIUM_ARGS = [
     "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-quic",
     "--no-first-run", "--disable-background-networking", "--disable-component-update",
@@ -69,7 +70,8 @@ def lab(tmp_path_factory):
         [sys.executable, "-m", "jupyter", "lab", "--no-browser", "--allow-root",
          f"--port={port}", "--ServerApp.ip=127.0.0.1", f"--IdentityProvider.token={token}",
          f"--ServerApp.root_dir={root}", "--LabApp.news_url=",
-         "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"],
+         "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
+         f"--LabApp.workspaces_dir={root / 'workspaces'}"],  # no tabs restored from before
         stdout=log, stderr=subprocess.STDOUT, cwd=root,
     )
     base = f"http://127.0.0.1:{port}"
@@ -107,7 +109,7 @@ def browser(lab):
 
 
 def _open_and_run_all(page, lab, name: str, timeout_s: float = 400) -> None:
-    page.goto(f"{lab['base']}/lab/tree/notebooks/{name}?token={lab['token']}")
+    page.goto(f"{lab['base']}/lab/tree/notebooks/{name}?reset&token={lab['token']}")
     page.wait_for_selector(".jp-NotebookPanel .jp-Cell", timeout=120_000)
     page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']",
                            timeout=120_000)
@@ -116,7 +118,8 @@ def _open_and_run_all(page, lab, name: str, timeout_s: float = 400) -> None:
     # (Python 3) is preselected, so accept it and ask for "Run All Cells" again.
     accept = page.locator(".jp-Dialog button.jp-mod-accept")
     done_js = """() => {
-        const prompts = [...document.querySelectorAll('.jp-CodeCell .jp-InputPrompt')];
+        const prompts = [...document.querySelectorAll(
+            '.jp-NotebookPanel:not(.lm-mod-hidden) .jp-CodeCell .jp-InputPrompt')];
         return prompts.length > 0 && prompts.every(p => /\\[\\d+\\]/.test(p.textContent));
     }"""
     time.sleep(3)  # give the kernel-selection dialog, if any, the time to appear
@@ -133,7 +136,7 @@ def _open_and_run_all(page, lab, name: str, timeout_s: float = 400) -> None:
             run_requested = True
         if time.monotonic() > deadline:
             page.screenshot(path=str(ARTIFACTS / f"{name}-timeout.png"))
-            prompts = page.locator(".jp-CodeCell .jp-InputPrompt").all_text_contents()
+            prompts = page.locator(f"{PANEL} .jp-CodeCell .jp-InputPrompt").all_text_contents()
             raise AssertionError(f"{name} did not finish running in JupyterLab; {prompts}")
         time.sleep(1)
 
@@ -141,7 +144,7 @@ def _open_and_run_all(page, lab, name: str, timeout_s: float = 400) -> None:
 def _save_and_read(page, lab, name: str) -> dict:
     path = lab["root"] / "notebooks" / name
     before = path.stat().st_mtime_ns
-    page.locator(".jp-NotebookPanel-toolbar [data-command='docmanager:save']").first.click()
+    page.locator(f"{PANEL} .jp-NotebookPanel-toolbar [data-command='docmanager:save']").click()
     deadline = time.monotonic() + 30
     while path.stat().st_mtime_ns == before and time.monotonic() < deadline:
         time.sleep(0.2)
