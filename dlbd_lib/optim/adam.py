@@ -76,13 +76,7 @@ class Adam(Optimizer):
             decoupled = group["decoupled_weight_decay"]
             amsgrad = group["amsgrad"]
             maximize = group["maximize"]
-            for p in group["params"]:
-                g = p.grad
-                if g is None:
-                    continue
-                x = p.data
-                if g.shape != x.shape or g.dtype != x.dtype:
-                    g = self._grad_of(p, g)
+            for p, x, g in self._params_with_grad(group):
                 s = state[p]
                 if not s:
                     s["step"] = 0.0

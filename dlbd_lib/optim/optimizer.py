@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import copy
 from collections import defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -169,6 +169,20 @@ class Optimizer:
                     g.fill(0)
                 else:  # e.g. a read-only broadcast view
                     p.grad = np.zeros_like(p.data)
+
+    def _params_with_grad(self, group: dict[str, Any]) -> Iterator[tuple[Any, Any, Any]]:
+        """(parameter, its data, its gradient) for each parameter of group that has a .grad.
+
+        The gradient comes with the parameter's shape and dtype (or a clear error).
+        """
+        for p in group["params"]:
+            g = p.grad
+            if g is None:
+                continue
+            x = p.data
+            if g.shape != x.shape or g.dtype != x.dtype:
+                g = self._grad_of(p, g)
+            yield p, x, g
 
     def _grad_of(self, p: Any, g: Any) -> np.ndarray:
         """The gradient as an array of the parameter's shape and dtype, or a clear error."""

@@ -74,13 +74,7 @@ class RMSprop(Optimizer):
             momentum = float(group["momentum"])
             centered = group["centered"]
             maximize = group["maximize"]
-            for p in group["params"]:
-                g = p.grad
-                if g is None:
-                    continue
-                x = p.data
-                if g.shape != x.shape or g.dtype != x.dtype:
-                    g = self._grad_of(p, g)
+            for p, x, g in self._params_with_grad(group):
                 s = state[p]
                 if not s:
                     s["step"] = 0.0

@@ -72,13 +72,7 @@ class SGD(Optimizer):
             weight_decay = float(group["weight_decay"])
             nesterov = group["nesterov"]
             maximize = group["maximize"]
-            for p in group["params"]:
-                g = p.grad
-                if g is None:
-                    continue
-                x = p.data
-                if g.shape != x.shape or g.dtype != x.dtype:
-                    g = self._grad_of(p, g)
+            for p, x, g in self._params_with_grad(group):
                 if maximize:
                     g = -g
                 if weight_decay != 0:
