@@ -9,6 +9,8 @@ gradient of that reduction (`_coef`). Arguments are validated by the wrappers in
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from dlbd_lib.tensor import Function
@@ -220,27 +222,38 @@ def _softplus_neg(x: np.ndarray) -> np.ndarray:
     return np.maximum(-x, 0) + np.log1p(np.exp(-np.abs(x)))
 
 
-class BCEWithLogits(Function):
+class _WeightedBinaryLoss(Function):
+    """Shared bookkeeping of the binary losses: optional elementwise weight, then reduction."""
+
+    def _finish(self, loss: np.ndarray, weight: Any, reduction: str) -> np.ndarray:
+        """Weight and reduce the per-element loss, keeping what backward needs."""
+        self.unweighted, self.reduction = loss, reduction
+        if weight is not None:
+            loss = loss * weight
+        self.size = loss.size
+        return _reduce(loss, reduction)
+
+    def _coefs(self, g: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(c, c * weight): the reduction's gradient, without and with the weight."""
+        c = _coef(g, self.reduction, self.size)
+        return c, (c if self.w is None else c * self.w)
+
+
+class BCEWithLogits(_WeightedBinaryLoss):
     """Binary cross-entropy on logits: -[pw y log s(x) + (1 - y) log(1 - s(x))], weighted.
 
     Written stably as (1 - y) x + (1 + (pw - 1) y) softplus(-x).
     """
 
     def forward(self, x, y, weight=None, pos_weight=None, reduction="mean"):
-        self.x, self.y, self.w, self.pw, self.reduction = x, y, weight, pos_weight, reduction
+        self.x, self.y, self.w, self.pw = x, y, weight, pos_weight
         self.sp = _softplus_neg(x)
         self.lw = 1 if pos_weight is None else 1 + (pos_weight - 1) * y
-        loss = (1 - y) * x + self.lw * self.sp
-        self.unweighted = loss
-        if weight is not None:
-            loss = loss * weight
-        self.size = loss.size
-        return _reduce(loss, reduction)
+        return self._finish((1 - y) * x + self.lw * self.sp, weight, reduction)
 
     def backward(self, g):
-        c = _coef(g, self.reduction, self.size)
-        x, y, w = self.x, self.y, self.w
-        cw = c if w is None else c * w
+        c, cw = self._coefs(g)
+        x, y = self.x, self.y
         ng = self.needs_grad
         gx = gy = gw = gpw = None
         if ng[0]:
@@ -257,28 +270,22 @@ class BCEWithLogits(Function):
         return gx, gy, gw, gpw
 
 
-class BCE(Function):
+class BCE(_WeightedBinaryLoss):
     """Binary cross-entropy on probabilities: -w [y log x + (1 - y) log(1 - x)].
 
     The logs are clamped at -100 and the input gradient's denominator at 1e-12, as torch.
     """
 
     def forward(self, x, y, weight=None, reduction="mean"):
-        self.x, self.y, self.w, self.reduction = x, y, weight, reduction
+        self.x, self.y, self.w = x, y, weight
         with np.errstate(divide="ignore"):
             self.log_x = np.maximum(np.log(x), -100)
             self.log_1mx = np.maximum(np.log1p(-x), -100)
-        loss = -(y * self.log_x + (1 - y) * self.log_1mx)
-        self.unweighted = loss
-        if weight is not None:
-            loss = loss * weight
-        self.size = loss.size
-        return _reduce(loss, reduction)
+        return self._finish(-(y * self.log_x + (1 - y) * self.log_1mx), weight, reduction)
 
     def backward(self, g):
-        c = _coef(g, self.reduction, self.size)
-        x, y, w = self.x, self.y, self.w
-        cw = c if w is None else c * w
+        c, cw = self._coefs(g)
+        x, y = self.x, self.y
         ng = self.needs_grad
         gx = gy = gw = None
         if ng[0]:
