@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import numpy as np
@@ -65,11 +64,7 @@ class Conv2d(Module):
 
     def reset_parameters(self) -> None:
         """torch's default: kaiming_uniform_(a=sqrt(5)) for the weight, same bound for bias."""
-        init.kaiming_uniform_(self.weight, a=math.sqrt(5))
-        if self.bias is not None:
-            fan_in = self.in_channels * self.kernel_size[0] * self.kernel_size[1]
-            bound = 1 / math.sqrt(fan_in)
-            init.uniform_(self.bias, -bound, bound)
+        init._default_layer_init_(self.weight, self.bias)
 
     def forward(self, input: Tensor) -> Tensor:
         """input: (N, C_in, H, W) -> (N, C_out, H_out, W_out)."""

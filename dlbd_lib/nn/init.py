@@ -215,3 +215,16 @@ def _empty(shape: tuple, device: Any = None, dtype: Any = None) -> np.ndarray:
     if dt.kind != "f":
         raise TypeError(f"parameters must be floating point, got dtype {dt}")
     return np.zeros(shape, dtype=dt)
+
+
+def _default_layer_init_(weight: Any, bias: Any = None) -> None:
+    """torch's default for Linear and Conv layers, in place.
+
+    weight: kaiming_uniform_(a=sqrt(5)), i.e. U(-1/sqrt(fan_in), 1/sqrt(fan_in));
+    bias (optional): U(-1/sqrt(fan_in), 1/sqrt(fan_in)).
+    """
+    kaiming_uniform_(weight, a=math.sqrt(5))
+    if bias is not None:
+        fan_in, _ = _calculate_fan_in_and_fan_out(weight)
+        bound = 1 / math.sqrt(fan_in) if fan_in > 0 else 0
+        uniform_(bias, -bound, bound)
