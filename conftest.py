@@ -33,6 +33,19 @@ import sitecustomize  # noqa: E402,F401  (installs the guard in this process)
 
 sys.path.remove(str(GUARD_DIR))
 
+@pytest.fixture
+def no_socket(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Stricter than the run-wide guard: any connection at all, loopback too, fails the test."""
+    import socket
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise AssertionError(f"a data function tried to open a connection: {args[1:]}")
+
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    monkeypatch.setattr(socket.socket, "connect_ex", refuse)
+    monkeypatch.setattr(socket, "create_connection", refuse)
+
+
 # ---- hypothesis: reproducible in CI ---------------------------------------------------------
 try:
     from hypothesis import settings

@@ -19,17 +19,8 @@ from dlbd_lib.data import (
     moving_digits,
 )
 
-
-@pytest.fixture(autouse=True)
-def no_network(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Every test here fails if anything tries to open a network connection."""
-
-    def refuse(*args: object, **kwargs: object) -> None:
-        raise AssertionError(f"a dataset function tried to open a connection: {args[1:]}")
-
-    monkeypatch.setattr(socket.socket, "connect", refuse)
-    monkeypatch.setattr(socket.socket, "connect_ex", refuse)
-    monkeypatch.setattr(socket, "create_connection", refuse)
+# every test here fails if anything opens a connection (fixture in conftest.py)
+pytestmark = pytest.mark.usefixtures("no_socket")
 
 
 def test_the_guard_works() -> None:

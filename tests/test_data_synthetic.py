@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import socket
-
 import numpy as np
 import pytest
 
@@ -15,17 +13,8 @@ from dlbd_lib.data import (
     make_spirals,
 )
 
-
-@pytest.fixture(autouse=True)
-def no_network(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Every test here fails if anything tries to open a network connection."""
-
-    def refuse(*args: object, **kwargs: object) -> None:
-        raise AssertionError("a data function tried to open a network connection")
-
-    monkeypatch.setattr(socket.socket, "connect", refuse)
-    monkeypatch.setattr(socket.socket, "connect_ex", refuse)
-    monkeypatch.setattr(socket, "create_connection", refuse)
+# every test here fails if anything opens a connection (fixture in conftest.py)
+pytestmark = pytest.mark.usefixtures("no_socket")
 
 
 def same(a: tuple, b: tuple) -> bool:
