@@ -253,6 +253,23 @@ def test_binary_losses_errors():
                                            pos_weight=np.ones(4, np.float32))
 
 
+@pytest.mark.parametrize("name", ["binary_cross_entropy_with_logits", "binary_cross_entropy"])
+@pytest.mark.parametrize("dtype", [np.int64, np.int32, np.bool_])
+def test_binary_losses_reject_integer_targets_as_torch(name, dtype):
+    x = np.full((3, 2), 0.5, np.float32)
+    y = np.ones((3, 2), dtype)
+    with pytest.raises(RuntimeError):  # torch: "Found dtype Long but expected Float"
+        getattr(TF, name)(torch.tensor(x), torch.tensor(y))
+    msg = f"{name}: target must be floating point like the input \\(float32\\), got dtype " \
+        f"{np.dtype(dtype)}; convert it with target.float()"
+    for target in (y, Tensor(y)):
+        with pytest.raises(DtypeError, match=msg):  # DtypeError is a RuntimeError too
+            getattr(F, name)(Tensor(x), target)
+    with pytest.raises(RuntimeError, match="target must be floating point"):
+        getattr(L, "BCEWithLogitsLoss" if "logits" in name else "BCELoss")()(Tensor(x), y)
+    assert getattr(F, name)(Tensor(x), Tensor(y).float()).shape == ()
+
+
 # ---- modules -------------------------------------------------------------------------------
 MODULE_CASES = [
     ("MSELoss", {}, "reg"), ("MSELoss", {"reduction": "sum"}, "reg"),

@@ -357,6 +357,11 @@ def nll_loss(input: Any, target: Any, weight: Any = None, size_average: bool | N
 def _binary_args(who: str, input: Any, target: Any, *weights: Any) -> tuple:
     x = _array(input)
     _check_float(who, x)
+    tdt = _array(target).dtype
+    if tdt.kind != "f":  # torch raises too: an integer target is a forgotten .float()
+        raise DtypeError(f"{who}: target must be floating point like the input ({x.dtype}), "
+                         f"got dtype {tdt}; convert it with target.float() "
+                         "(or .astype(np.float32))")
     target = _as_target(target, x)
     ts = np.shape(_data(target))
     if ts != x.shape:
