@@ -15,7 +15,7 @@ import numpy as np
 from dlbd_lib.errors import ShapeError, fmt_shape
 from dlbd_lib.tensor import Function
 
-__all__ = ["Linear", "Dropout", "Embedding", "BatchNorm", "LayerNorm", "GELU"]
+__all__ = ["Linear", "Dropout", "Embedding", "BatchNorm", "LayerNorm", "GroupNorm", "GELU"]
 
 
 class Linear(Function):
@@ -188,6 +188,48 @@ class LayerNorm(Function):
             gw = (ones @ (g2 * xhat)).reshape(self.pshape)  # dL/dw = sum over rows of g xhat
         if len(self.needs_grad) > 2 and self.needs_grad[2]:
             gb = (ones @ g2).reshape(self.pshape)  # dL/db = sum over rows of g
+        return gx, gw, gb
+
+
+class GroupNorm(Function):
+    """Normalise each sample over groups of channels (and all spatial axes), then scale
+    and shift per channel.   x: (N, C, *) -> same shape; weight, bias: (C,).
+    """
+
+    def forward(self, x, weight=None, bias=None, num_groups=1, eps=1e-5):
+        n, c = x.shape[:2]
+        self.shape, self.weight = x.shape, weight
+        self.cshape = (1, c) + (1,) * (x.ndim - 2)  # a per-channel vector, broadcastable
+        x2 = x.reshape(n * num_groups, -1)  # one row per (sample, group)
+        xc = x2 - x2.mean(axis=1, keepdims=True)
+        var = np.einsum("ij,ij->i", xc, xc) / x2.shape[1]
+        self.invstd = (1.0 / np.sqrt(var + eps)).astype(x.dtype, copy=False)[:, None]
+        xc *= self.invstd
+        self.xhat = xc.reshape(x.shape)
+        out = self.xhat
+        if weight is not None:
+            out = out * weight.reshape(self.cshape)
+        if bias is not None:
+            out = out + bias.reshape(self.cshape)
+        return out
+
+    def backward(self, g):
+        xhat, rows = self.xhat, self.invstd.shape[0]
+        axes = (0,) + tuple(range(2, g.ndim))  # all but the channel axis
+        gx = gw = gb = None
+        if self.needs_grad[0]:
+            # per row: dL/dx = (1/sigma) (gh - mean(gh) - xhat mean(gh xhat)),  gh = g * w
+            gh = g if self.weight is None else g * self.weight.reshape(self.cshape)
+            gh2, xh2 = gh.reshape(rows, -1), xhat.reshape(rows, -1)
+            proj = np.einsum("ij,ij->i", gh2, xh2)[:, None] / xh2.shape[1]
+            gx = gh2 - gh2.mean(axis=1, keepdims=True)
+            gx -= xh2 * proj
+            gx *= self.invstd
+            gx = gx.reshape(self.shape)
+        if len(self.needs_grad) > 1 and self.needs_grad[1]:
+            gw = (g * xhat).sum(axis=axes)  # dL/dw_c = sum of g xhat over channel c
+        if len(self.needs_grad) > 2 and self.needs_grad[2]:
+            gb = g.sum(axis=axes)  # dL/db_c = sum of g over channel c
         return gx, gw, gb
 
 
