@@ -6,7 +6,19 @@ loads into the matching dlbd model and back (see dlbd_lib.torch_bridge).
 """
 
 from dlbd_lib.nn import functional, init, utils
-from dlbd_lib.nn.activation import GELU, LeakyReLU, LogSoftmax, ReLU, Sigmoid, Softmax, Tanh
+from dlbd_lib.nn.activation import (
+    ELU,
+    GELU,
+    Hardtanh,
+    LeakyReLU,
+    LogSoftmax,
+    ReLU,
+    Sigmoid,
+    SiLU,
+    Softmax,
+    Softplus,
+    Tanh,
+)
 from dlbd_lib.nn.container import ModuleDict, ModuleList, Sequential
 from dlbd_lib.nn.conv import AvgPool2d, Conv2d, MaxPool2d
 from dlbd_lib.nn.dropout import Dropout
@@ -28,6 +40,7 @@ __all__ = [
     "Module", "Parameter", "IncompatibleKeys", "functional", "init", "utils",
     "Linear", "Identity", "Flatten", "Unflatten",
     "ReLU", "LeakyReLU", "Tanh", "Sigmoid", "GELU", "Softmax", "LogSoftmax",
+    "SiLU", "ELU", "Softplus", "Hardtanh",
     "Sequential", "ModuleList", "ModuleDict", "Dropout",
     "BatchNorm1d", "BatchNorm2d", "BatchNorm3d", "LayerNorm", "Embedding",
     "Conv2d", "MaxPool2d", "AvgPool2d",
