@@ -26,10 +26,14 @@ from dlbd_lib.nn.linear import Flatten, Identity, Linear, Unflatten
 from dlbd_lib.nn.loss import (
     BCELoss,
     BCEWithLogitsLoss,
+    CosineSimilarity,
     CrossEntropyLoss,
+    HuberLoss,
+    KLDivLoss,
     L1Loss,
     MSELoss,
     NLLLoss,
+    SmoothL1Loss,
 )
 from dlbd_lib.nn.module import IncompatibleKeys, Module, Parameter
 from dlbd_lib.nn.normalization import BatchNorm1d, BatchNorm2d, BatchNorm3d, LayerNorm
@@ -46,4 +50,5 @@ __all__ = [
     "Conv2d", "MaxPool2d", "AvgPool2d",
     "RNN", "LSTM", "GRU", "RNNCell", "LSTMCell", "GRUCell",
     "MSELoss", "L1Loss", "CrossEntropyLoss", "NLLLoss", "BCEWithLogitsLoss", "BCELoss",
+    "HuberLoss", "SmoothL1Loss", "KLDivLoss", "CosineSimilarity",
 ]

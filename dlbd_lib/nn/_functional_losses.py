@@ -92,8 +92,8 @@ def huber_loss(input: Any, target: Any, reduction: str = "mean", delta: float = 
                weight: Any = None) -> Tensor:
     """Squared error below delta, delta * absolute error above: 0.5 d^2 or delta (|d| - delta/2).
 
-    input, target: same shape (broadcast with a warning otherwise); weight broadcasts to
-    the input and scales each element ('mean' still divides by the element count, as torch).
+    input, target: same shape (broadcast with a warning otherwise); weight: the input's
+    shape, scales each element ('mean' still divides by the element count, as torch).
     """
     reduction = _reduction(None, None, reduction)
     if delta <= 0:
@@ -103,11 +103,9 @@ def huber_loss(input: Any, target: Any, reduction: str = "mean", delta: float = 
     if weight is not None:
         if not isinstance(weight, Tensor):
             weight = np.asarray(weight, dtype=x.dtype)
-        try:
-            np.broadcast_shapes(np.shape(_data(weight)), x.shape)
-        except ValueError:
-            raise ShapeError(f"huber_loss: a weight of shape {fmt_shape(np.shape(_data(weight)))}"
-                             f" cannot be broadcast to the input {fmt_shape(x.shape)}") from None
+        if np.shape(_data(weight)) != x.shape:  # torch: "Weights and input must have the same size"
+            raise ShapeError(f"huber_loss: weight of shape {fmt_shape(np.shape(_data(weight)))} "
+                             f"must have the input's shape {fmt_shape(x.shape)}")
     return loss_ops.Huber.apply(input, target, weight, reduction=reduction, delta=float(delta))
 
 

@@ -67,8 +67,8 @@ class KLDiv(Function):
         else:
             with np.errstate(divide="ignore", invalid="ignore"):
                 self.log_t = np.log(t)
-            # xlogy: 0 log 0 = 0, as torch
-            loss = np.where(t > 0, t * self.log_t, 0).astype(x.dtype) - t * x
+                # xlogy: 0 log 0 = 0, as torch
+                loss = np.where(t > 0, t * self.log_t, 0).astype(x.dtype) - t * x
         self.size = loss.size
         self.denom = x.shape[0] if reduction == "batchmean" and x.ndim else None
         if reduction == "batchmean":

@@ -97,7 +97,7 @@ class L1(Function):
 
 class Huber(Function):
     """0.5 d^2 where |d| < delta, delta (|d| - 0.5 delta) elsewhere (d = x - y); weighted
-    elementwise (the weight broadcasts), then reduced ('mean' divides by the count)."""
+    elementwise, then reduced ('mean' divides by the count, whatever the weights)."""
 
     def forward(self, x, y, weight=None, reduction="mean", delta=1.0):
         d = np.subtract(x, y)
