@@ -36,7 +36,13 @@ from dlbd_lib.nn.loss import (
     SmoothL1Loss,
 )
 from dlbd_lib.nn.module import IncompatibleKeys, Module, Parameter
-from dlbd_lib.nn.normalization import BatchNorm1d, BatchNorm2d, BatchNorm3d, LayerNorm
+from dlbd_lib.nn.normalization import (
+    BatchNorm1d,
+    BatchNorm2d,
+    BatchNorm3d,
+    GroupNorm,
+    LayerNorm,
+)
 from dlbd_lib.nn.rnn import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNCell
 from dlbd_lib.nn.sparse import Embedding
 
@@ -47,6 +53,7 @@ __all__ = [
     "SiLU", "ELU", "Softplus", "Hardtanh",
     "Sequential", "ModuleList", "ModuleDict", "Dropout",
     "BatchNorm1d", "BatchNorm2d", "BatchNorm3d", "LayerNorm", "Embedding",
+    "GroupNorm",
     "Conv2d", "MaxPool2d", "AvgPool2d",
     "RNN", "LSTM", "GRU", "RNNCell", "LSTMCell", "GRUCell",
     "MSELoss", "L1Loss", "CrossEntropyLoss", "NLLLoss", "BCEWithLogitsLoss", "BCELoss",
