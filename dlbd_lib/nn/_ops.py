@@ -233,6 +233,8 @@ class LayerNorm(Function):
 class GroupNorm(Function):
     """Normalise each sample over groups of channels (and all spatial axes), then scale
     and shift per channel.   x: (N, C, *) -> same shape; weight, bias: (C,).
+
+    Works on x as (N * num_groups, L) rows, like LayerNorm.
     """
 
     def forward(self, x, weight=None, bias=None, num_groups=1, eps=1e-5):
@@ -240,9 +242,9 @@ class GroupNorm(Function):
         self.shape, self.weight = x.shape, weight
         self.cshape = (1, c) + (1,) * (x.ndim - 2)  # a per-channel vector, broadcastable
         x2 = x.reshape(n * num_groups, -1)  # one row per (sample, group)
-        xc = x2 - x2.mean(axis=1, keepdims=True)
-        var = np.einsum("ij,ij->i", xc, xc) / x2.shape[1]
-        self.invstd = (1.0 / np.sqrt(var + eps)).astype(x.dtype, copy=False)[:, None]
+        self.avg = avg = _avg(x2.shape[1], x.dtype)
+        xc = x2 - (x2 @ avg)[:, None]
+        self.invstd = (1.0 / np.sqrt(_rowdot(xc, xc) * avg[0] + eps))[:, None]
         xc *= self.invstd
         self.xhat = xc.reshape(x.shape)
         out = self.xhat
@@ -253,22 +255,23 @@ class GroupNorm(Function):
         return out
 
     def backward(self, g):
-        xhat, rows = self.xhat, self.invstd.shape[0]
-        axes = (0,) + tuple(range(2, g.ndim))  # all but the channel axis
+        xhat, avg = self.xhat, self.avg
+        n, c = g.shape[:2]
         gx = gw = gb = None
-        if self.needs_grad[0]:
+        ng = self.needs_grad
+        if ng[0]:
             # per row: dL/dx = (1/sigma) (gh - mean(gh) - xhat mean(gh xhat)),  gh = g * w
             gh = g if self.weight is None else g * self.weight.reshape(self.cshape)
+            rows = self.invstd.shape[0]
             gh2, xh2 = gh.reshape(rows, -1), xhat.reshape(rows, -1)
-            proj = np.einsum("ij,ij->i", gh2, xh2)[:, None] / xh2.shape[1]
-            gx = gh2 - gh2.mean(axis=1, keepdims=True)
-            gx -= xh2 * proj
+            gx = gh2 - xh2 * (_rowdot(gh2, xh2) * avg[0])[:, None]  # - xhat mean(gh xhat)
+            gx -= (gh2 @ avg)[:, None]
             gx *= self.invstd
             gx = gx.reshape(self.shape)
-        if len(self.needs_grad) > 1 and self.needs_grad[1]:
-            gw = (g * xhat).sum(axis=axes)  # dL/dw_c = sum of g xhat over channel c
-        if len(self.needs_grad) > 2 and self.needs_grad[2]:
-            gb = g.sum(axis=axes)  # dL/db_c = sum of g over channel c
+        if len(ng) > 1 and ng[1]:
+            gw = (g * xhat).reshape(n, c, -1).sum(axis=(0, 2))  # dL/dw_c: sum of g xhat over c
+        if len(ng) > 2 and ng[2]:
+            gb = g.reshape(n, c, -1).sum(axis=(0, 2))  # dL/db_c = sum of g over channel c
         return gx, gw, gb
 
 
