@@ -217,8 +217,11 @@ class LayerNorm(Function):
             # dL/dx = (1/sigma) (gh - mean(gh) - xhat mean(gh xhat)),  gh = g * w
             w_avg = avg if self.weight is None else self.weight * avg[0]
             proj = (gxh @ w_avg)[:, None]  # mean(gh xhat) per row
-            gx = g2 if self.weight is None else g2 * self.weight
-            gx = gx - xhat * proj
+            if self.weight is None:
+                gx = g2 - xhat * proj
+            else:
+                gx = g2 * self.weight
+                gx -= xhat * proj
             gx -= (g2 @ w_avg)[:, None]  # mean(gh) per row
             gx *= self.invstd
             gx = gx.reshape(self.shape)
