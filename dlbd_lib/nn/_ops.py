@@ -271,10 +271,13 @@ class GroupNorm(Function):
             gx -= (gh2 @ avg)[:, None]
             gx *= self.invstd
             gx = gx.reshape(self.shape)
+        # per-channel sums over samples and positions as two GEMVs: (1, N) @ (N, C*L) @ ...
+        ones_n, ones_l = _ones(n, g.dtype), _ones(g.size // (n * c), g.dtype)
         if len(ng) > 1 and ng[1]:
-            gw = (g * xhat).reshape(n, c, -1).sum(axis=(0, 2))  # dL/dw_c: sum of g xhat over c
+            gxh = (ones_n @ (g * xhat).reshape(n, -1)).reshape(c, -1)
+            gw = gxh @ ones_l  # dL/dw_c = sum of g xhat over channel c
         if len(ng) > 2 and ng[2]:
-            gb = g.reshape(n, c, -1).sum(axis=(0, 2))  # dL/db_c = sum of g over channel c
+            gb = (ones_n @ g.reshape(n, -1)).reshape(c, -1) @ ones_l  # dL/db_c = sum of g
         return gx, gw, gb
 
 
