@@ -124,6 +124,42 @@ def test_nll_loss_matches_torch(case, reduction):
     check_op([(2, 4, 3)], d, t)
 
 
+SOFT_CASES = [{}, {"weight": True}, {"label_smoothing": 0.2},
+              {"label_smoothing": 0.1, "weight": True, "ignore_index": -5}]
+
+
+@pytest.mark.parametrize("case", SOFT_CASES)
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+@pytest.mark.parametrize("shape", [(5, 4), (2, 4, 3), (4,)])
+def test_cross_entropy_with_probability_targets_matches_torch(case, reduction, shape):
+    # the target is an input too: torch and dlbd both give it a gradient
+    w = np.linspace(0.5, 2.0, 4) if case.get("weight") else None
+    kw = {k: v for k, v in case.items() if k != "weight"}
+    dim = 0 if len(shape) == 1 else 1
+
+    def d(x, y):
+        ww = None if w is None else w.astype(x.dtype)
+        return F.cross_entropy(x * 2, F.softmax(y, dim), weight=ww, reduction=reduction, **kw)
+
+    def t(x, y):
+        ww = None if w is None else torch.tensor(w, dtype=x.dtype)
+        return TF.cross_entropy(x * 2, torch.softmax(y, dim), weight=ww, reduction=reduction,
+                                **kw)
+    check_op([shape, shape], d, t)
+
+
+def test_cross_entropy_with_one_hot_targets_equals_class_indices():
+    rng = np.random.default_rng(4)
+    x = Tensor(rng.standard_normal((6, 5)), requires_grad=True)
+    t = rng.integers(0, 5, 6)
+    w = rng.uniform(0.5, 2, 5)
+    soft = F.cross_entropy(x, np.eye(5)[t], label_smoothing=0.3, reduction="none", weight=w)
+    hard = F.cross_entropy(x, t, label_smoothing=0.3, reduction="none", weight=w)
+    np.testing.assert_allclose(soft.data, hard.data, rtol=1e-12)
+    y = Tensor(np.eye(5)[t] * 0.7 + 0.06, requires_grad=True)
+    assert gradcheck(lambda a, b: F.cross_entropy(a, b, weight=w, label_smoothing=0.2), [x, y])
+
+
 def test_cross_entropy_is_stable_for_huge_logits():
     x = Tensor(np.array([[1000.0, 0.0, -1000.0], [-1e4, 1e4, 0.0]], np.float32),
                requires_grad=True)
@@ -157,10 +193,15 @@ def test_cross_entropy_errors():
         F.cross_entropy(x, np.array([0, 5, 1, 2]))
     with pytest.raises(ValueError, match="target class index -3 is out of range"):
         F.cross_entropy(x, np.array([0, -3, 1, 2]))  # also a ValueError / RuntimeError
-    with pytest.raises(DtypeError, match="expects integer class indices as target.*float32"):
+    with pytest.raises(DtypeError, match=r"expects integer class indices as target.*float32 "
+                                         r"\(class probabilities need the input's shape "
+                                         r"\(4, 3\)\)"):
         F.cross_entropy(x, np.array([0.0, 1.0, 1.0, 2.0], np.float32))
-    with pytest.raises(DtypeError, match="probability targets are not supported"):
-        F.cross_entropy(x, np.zeros((4, 3), np.float32))
+    with pytest.raises(RuntimeError, match="ignore_index is not supported for floating point "
+                                           r"\(probability\) targets, got ignore_index=1"):
+        F.cross_entropy(x, np.zeros((4, 3), np.float32), ignore_index=1)
+    with pytest.raises(ShapeError, match=r"weight must have one value per class, shape \(3,\)"):
+        F.cross_entropy(x, np.zeros((4, 3), np.float32), weight=np.ones(4, np.float32))
     with pytest.raises(ShapeError, match=r"input of shape \(4, 3\) needs a target of shape "
                                          r"\(4,\).*got \(5,\)"):
         F.cross_entropy(x, np.zeros(5, np.int64))
@@ -253,6 +294,23 @@ def test_binary_losses_errors():
                                            pos_weight=np.ones(4, np.float32))
 
 
+@pytest.mark.parametrize("name", ["binary_cross_entropy_with_logits", "binary_cross_entropy"])
+@pytest.mark.parametrize("dtype", [np.int64, np.int32, np.bool_])
+def test_binary_losses_reject_integer_targets_as_torch(name, dtype):
+    x = np.full((3, 2), 0.5, np.float32)
+    y = np.ones((3, 2), dtype)
+    with pytest.raises(RuntimeError):  # torch: "Found dtype Long but expected Float"
+        getattr(TF, name)(torch.tensor(x), torch.tensor(y))
+    msg = f"{name}: target must be floating point like the input \\(float32\\), got dtype " \
+        f"{np.dtype(dtype)}; convert it with target.float()"
+    for target in (y, Tensor(y)):
+        with pytest.raises(DtypeError, match=msg):  # DtypeError is a RuntimeError too
+            getattr(F, name)(Tensor(x), target)
+    with pytest.raises(RuntimeError, match="target must be floating point"):
+        getattr(L, "BCEWithLogitsLoss" if "logits" in name else "BCELoss")()(Tensor(x), y)
+    assert getattr(F, name)(Tensor(x), Tensor(y).float()).shape == ()
+
+
 # ---- modules -------------------------------------------------------------------------------
 MODULE_CASES = [
     ("MSELoss", {}, "reg"), ("MSELoss", {"reduction": "sum"}, "reg"),
@@ -260,6 +318,7 @@ MODULE_CASES = [
     ("CrossEntropyLoss", {}, "cls"),
     ("CrossEntropyLoss", {"weight": "C", "ignore_index": 1, "label_smoothing": 0.1}, "cls"),
     ("NLLLoss", {"weight": "C", "reduction": "sum"}, "cls"),
+    ("CrossEntropyLoss", {"weight": "C", "label_smoothing": 0.2}, "soft"),
     ("BCEWithLogitsLoss", {"pos_weight": "C"}, "bin"),
     ("BCEWithLogitsLoss", {"weight": "C", "reduction": "none"}, "bin"),
     ("BCELoss", {"weight": "C"}, "prob"),
@@ -278,6 +337,8 @@ def test_loss_modules_match_torch(name, kw, kind):
         y = rng.standard_normal((6, c)).astype(np.float32)
     elif kind == "cls":
         y = rng.integers(0, c, 6)
+    elif kind == "soft":
+        y = rng.dirichlet(np.ones(c), 6).astype(np.float32)
     else:
         y = rng.uniform(0, 1, (6, c)).astype(np.float32)
     if kind == "prob":

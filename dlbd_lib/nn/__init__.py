@@ -6,7 +6,19 @@ loads into the matching dlbd model and back (see dlbd_lib.torch_bridge).
 """
 
 from dlbd_lib.nn import functional, init, utils
-from dlbd_lib.nn.activation import GELU, LeakyReLU, LogSoftmax, ReLU, Sigmoid, Softmax, Tanh
+from dlbd_lib.nn.activation import (
+    ELU,
+    GELU,
+    Hardtanh,
+    LeakyReLU,
+    LogSoftmax,
+    ReLU,
+    Sigmoid,
+    SiLU,
+    Softmax,
+    Softplus,
+    Tanh,
+)
 from dlbd_lib.nn.container import ModuleDict, ModuleList, Sequential
 from dlbd_lib.nn.conv import AvgPool2d, Conv2d, MaxPool2d
 from dlbd_lib.nn.dropout import Dropout
@@ -14,13 +26,23 @@ from dlbd_lib.nn.linear import Flatten, Identity, Linear, Unflatten
 from dlbd_lib.nn.loss import (
     BCELoss,
     BCEWithLogitsLoss,
+    CosineSimilarity,
     CrossEntropyLoss,
+    HuberLoss,
+    KLDivLoss,
     L1Loss,
     MSELoss,
     NLLLoss,
+    SmoothL1Loss,
 )
 from dlbd_lib.nn.module import IncompatibleKeys, Module, Parameter
-from dlbd_lib.nn.normalization import BatchNorm1d, BatchNorm2d, BatchNorm3d, LayerNorm
+from dlbd_lib.nn.normalization import (
+    BatchNorm1d,
+    BatchNorm2d,
+    BatchNorm3d,
+    GroupNorm,
+    LayerNorm,
+)
 from dlbd_lib.nn.rnn import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNCell
 from dlbd_lib.nn.sparse import Embedding
 
@@ -28,9 +50,12 @@ __all__ = [
     "Module", "Parameter", "IncompatibleKeys", "functional", "init", "utils",
     "Linear", "Identity", "Flatten", "Unflatten",
     "ReLU", "LeakyReLU", "Tanh", "Sigmoid", "GELU", "Softmax", "LogSoftmax",
+    "SiLU", "ELU", "Softplus", "Hardtanh",
     "Sequential", "ModuleList", "ModuleDict", "Dropout",
     "BatchNorm1d", "BatchNorm2d", "BatchNorm3d", "LayerNorm", "Embedding",
+    "GroupNorm",
     "Conv2d", "MaxPool2d", "AvgPool2d",
     "RNN", "LSTM", "GRU", "RNNCell", "LSTMCell", "GRUCell",
     "MSELoss", "L1Loss", "CrossEntropyLoss", "NLLLoss", "BCEWithLogitsLoss", "BCELoss",
+    "HuberLoss", "SmoothL1Loss", "KLDivLoss", "CosineSimilarity",
 ]

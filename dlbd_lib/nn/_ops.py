@@ -15,7 +15,7 @@ import numpy as np
 from dlbd_lib.errors import ShapeError, fmt_shape
 from dlbd_lib.tensor import Function
 
-__all__ = ["Linear", "Dropout", "Embedding", "BatchNorm", "LayerNorm", "GELU"]
+__all__ = ["Linear", "Dropout", "Embedding", "BatchNorm", "LayerNorm", "GroupNorm", "GELU"]
 
 
 class Linear(Function):
@@ -146,22 +146,56 @@ class BatchNorm(Function):
         return gx, gw, gb
 
 
+def _rowdot(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Row-wise dot products of two (M, K) arrays -> (M,)."""
+    return np.einsum("ij,ij->i", a, b)
+
+
+if hasattr(np, "vecdot"):  # numpy >= 2: one C loop, no einsum parsing (fast for small rows)
+    _rowdot = np.vecdot  # noqa: F811
+
+_CONSTANTS: dict = {}
+
+
+def _const(size: int, value: float, dtype: np.dtype) -> np.ndarray:
+    """A cached read-only vector of `size` copies of value (for GEMV row means and sums)."""
+    key = (size, value, dtype)
+    arr = _CONSTANTS.get(key)
+    if arr is None:
+        if len(_CONSTANTS) > 256:  # many shapes seen: start again rather than grow
+            _CONSTANTS.clear()
+        arr = _CONSTANTS[key] = np.full(size, value, dtype=dtype)
+        arr.flags.writeable = False
+    return arr
+
+
+def _avg(size: int, dtype: np.dtype) -> np.ndarray:
+    """(1/size, ..., 1/size): x @ avg is the row mean of x (M, size)."""
+    return _const(size, 1.0 / size, dtype)
+
+
+def _ones(size: int, dtype: np.dtype) -> np.ndarray:
+    """(1, ..., 1): ones @ x is the column sum of x (size, K)."""
+    return _const(size, 1.0, dtype)
+
+
 class LayerNorm(Function):
     """Normalise over the last k axes of each sample, then scale and shift elementwise.
 
     x: (*, *normalized_shape) -> same shape; weight, bias: normalized_shape.
-    Works on x as (M, K) rows; row means are matrix-vector products (fast for short rows).
+    Works on x as (M, K) rows; row means are matrix-vector products, row variances
+    row-wise dot products (few numpy calls: small layers are bound by call overhead).
     """
 
     def forward(self, x, weight=None, bias=None, k=1, eps=1e-5):
         self.shape, self.pshape = x.shape, x.shape[x.ndim - k:]
-        size = int(np.prod(self.pshape))
+        size = x.shape[-1] if k == 1 else math.prod(self.pshape)
         x2 = x.reshape(-1, size)
-        self.avg = np.full(size, 1.0 / size, dtype=x.dtype)
-        xc = x2 - (x2 @ self.avg)[:, None]
-        var = np.einsum("ij,ij->i", xc, xc) / size
-        self.invstd = (1.0 / np.sqrt(var + eps)).astype(x.dtype, copy=False)[:, None]
-        xc *= self.invstd  # in place: few big temporaries
+        self.avg = avg = _avg(size, x.dtype)
+        xc = x2 - (x2 @ avg)[:, None]
+        invstd = 1.0 / np.sqrt(_rowdot(xc, xc) * avg[0] + eps)  # 1 / sqrt(biased var + eps)
+        self.invstd = invstd = invstd[:, None]  # keeps x's dtype: avg and eps do not promote
+        xc *= invstd  # in place: few big temporaries
         self.xhat = xc
         self.weight = None if weight is None else weight.reshape(-1)
         if weight is None and bias is None:
@@ -174,20 +208,76 @@ class LayerNorm(Function):
     def backward(self, g):
         xhat, avg = self.xhat, self.avg
         g2 = g.reshape(xhat.shape)
+        ng = self.needs_grad
         gx = gw = gb = None
-        if self.needs_grad[0]:
+        # the per-row terms and dL/dw come from gxh = g xhat and GEMVs (cheaper than
+        # broadcast elementwise ops on small rows)
+        gxh = g2 * xhat
+        if ng[0]:
             # dL/dx = (1/sigma) (gh - mean(gh) - xhat mean(gh xhat)),  gh = g * w
-            gh = g2 if self.weight is None else g2 * self.weight
-            proj = (np.einsum("ij,ij->i", gh, xhat) * avg[0])[:, None]
-            gx = gh - (gh @ avg)[:, None]
-            gx -= xhat * proj
+            w_avg = avg if self.weight is None else self.weight * avg[0]
+            proj = (gxh @ w_avg)[:, None]  # mean(gh xhat) per row
+            if self.weight is None:
+                gx = g2 - xhat * proj
+            else:
+                gx = g2 * self.weight
+                gx -= xhat * proj
+            gx -= (g2 @ w_avg)[:, None]  # mean(gh) per row
             gx *= self.invstd
             gx = gx.reshape(self.shape)
-        ones = np.ones(xhat.shape[0], dtype=g2.dtype)  # column sums as one GEMV each
-        if len(self.needs_grad) > 1 and self.needs_grad[1]:
-            gw = (ones @ (g2 * xhat)).reshape(self.pshape)  # dL/dw = sum over rows of g xhat
-        if len(self.needs_grad) > 2 and self.needs_grad[2]:
+        ones = _ones(xhat.shape[0], g2.dtype)  # column sums as one GEMV each
+        if len(ng) > 1 and ng[1]:
+            gw = (ones @ gxh).reshape(self.pshape)  # dL/dw = sum over rows of g xhat
+        if len(ng) > 2 and ng[2]:
             gb = (ones @ g2).reshape(self.pshape)  # dL/db = sum over rows of g
+        return gx, gw, gb
+
+
+class GroupNorm(Function):
+    """Normalise each sample over groups of channels (and all spatial axes), then scale
+    and shift per channel.   x: (N, C, *) -> same shape; weight, bias: (C,).
+
+    Works on x as (N * num_groups, L) rows, like LayerNorm.
+    """
+
+    def forward(self, x, weight=None, bias=None, num_groups=1, eps=1e-5):
+        n, c = x.shape[:2]
+        self.shape, self.weight = x.shape, weight
+        self.cshape = (1, c) + (1,) * (x.ndim - 2)  # a per-channel vector, broadcastable
+        x2 = x.reshape(n * num_groups, -1)  # one row per (sample, group)
+        self.avg = avg = _avg(x2.shape[1], x.dtype)
+        xc = x2 - (x2 @ avg)[:, None]
+        self.invstd = (1.0 / np.sqrt(_rowdot(xc, xc) * avg[0] + eps))[:, None]
+        xc *= self.invstd
+        self.xhat = xc.reshape(x.shape)
+        out = self.xhat
+        if weight is not None:
+            out = out * weight.reshape(self.cshape)
+        if bias is not None:
+            out = out + bias.reshape(self.cshape)
+        return out
+
+    def backward(self, g):
+        xhat, avg = self.xhat, self.avg
+        n, c = g.shape[:2]
+        gx = gw = gb = None
+        ng = self.needs_grad
+        if ng[0]:
+            # per row: dL/dx = (1/sigma) (gh - mean(gh) - xhat mean(gh xhat)),  gh = g * w
+            gh = g if self.weight is None else g * self.weight.reshape(self.cshape)
+            rows = self.invstd.shape[0]
+            gh2, xh2 = gh.reshape(rows, -1), xhat.reshape(rows, -1)
+            gx = gh2 - xh2 * (_rowdot(gh2, xh2) * avg[0])[:, None]  # - xhat mean(gh xhat)
+            gx -= (gh2 @ avg)[:, None]
+            gx *= self.invstd
+            gx = gx.reshape(self.shape)
+        # per-channel sums over samples and positions as two GEMVs: (1, N) @ (N, C*L) @ ...
+        ones_n, ones_l = _ones(n, g.dtype), _ones(g.size // (n * c), g.dtype)
+        if len(ng) > 1 and ng[1]:
+            gxh = (ones_n @ (g * xhat).reshape(n, -1)).reshape(c, -1)
+            gw = gxh @ ones_l  # dL/dw_c = sum of g xhat over channel c
+        if len(ng) > 2 and ng[2]:
+            gb = (ones_n @ g.reshape(n, -1)).reshape(c, -1) @ ones_l  # dL/db_c = sum of g
         return gx, gw, gb
 
 

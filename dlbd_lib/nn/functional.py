@@ -15,7 +15,24 @@ import numpy as np
 from dlbd_lib import creation
 from dlbd_lib import functional as _F
 from dlbd_lib.errors import DtypeError, ShapeError, fmt_shape
-from dlbd_lib.nn import _ops, loss_ops
+from dlbd_lib.nn import _ops, activation_ops, loss_ops
+from dlbd_lib.nn._args import (
+    IndexOutOfRangeError,
+    _array,
+    _check_float,
+    _data,
+    _reduction,
+    _regression_target,
+)
+from dlbd_lib.nn._functional_losses import (
+    binary_cross_entropy,
+    binary_cross_entropy_with_logits,
+    cosine_similarity,
+    huber_loss,
+    kl_div,
+    smooth_l1_loss,
+    soft_cross_entropy,
+)
 from dlbd_lib.nn.conv_ops import avg_pool2d, conv2d, fold, max_pool2d, unfold
 from dlbd_lib.tensor import Tensor, no_grad
 
@@ -24,25 +41,9 @@ __all__ = [
     "dropout", "embedding", "one_hot", "batch_norm", "layer_norm", "mse_loss", "l1_loss",
     "cross_entropy", "nll_loss", "binary_cross_entropy_with_logits", "binary_cross_entropy",
     "IndexOutOfRangeError", "conv2d", "max_pool2d", "avg_pool2d", "unfold", "fold",
+    "silu", "elu", "softplus", "hardtanh", "group_norm",
+    "huber_loss", "smooth_l1_loss", "kl_div", "cosine_similarity",
 ]
-
-
-class IndexOutOfRangeError(IndexError, ShapeError):
-    """A class index or an embedding index outside the valid range (also a ValueError)."""
-
-
-def _data(x: Any) -> Any:
-    return x._data if isinstance(x, Tensor) else x
-
-
-def _array(x: Any) -> np.ndarray:
-    return x._data if isinstance(x, Tensor) else np.asarray(x)
-
-
-def _check_float(who: str, x: Any, what: str = "input") -> None:
-    dt = _array(x).dtype
-    if dt.kind != "f":
-        raise DtypeError(f"{who}: {what} must be floating point (e.g. float32), got {dt}")
 
 
 # ---- activations --------------------------------------------------------------------------
@@ -71,6 +72,34 @@ def gelu(input: Any, approximate: str = "none") -> Tensor:
     if approximate not in ("none", "tanh"):
         raise ValueError(f"gelu: approximate must be 'none' or 'tanh', got {approximate!r}")
     return _ops.GELU.apply(input, approximate=approximate)
+
+
+def silu(input: Any, inplace: bool = False) -> Tensor:
+    """x * sigmoid(x) elementwise (swish)."""
+    _check_float("silu", input)
+    return activation_ops.SiLU.apply(input)
+
+
+def elu(input: Any, alpha: float = 1.0, inplace: bool = False) -> Tensor:
+    """x where x > 0, alpha (e^x - 1) elsewhere."""
+    _check_float("elu", input)
+    return activation_ops.ELU.apply(input, alpha=alpha)
+
+
+def softplus(input: Any, beta: float = 1.0, threshold: float = 20.0) -> Tensor:
+    """(1 / beta) log(1 + e^(beta x)), and x itself where beta x > threshold."""
+    _check_float("softplus", input)
+    return activation_ops.Softplus.apply(input, beta=beta, threshold=threshold)
+
+
+def hardtanh(input: Any, min_val: float = -1.0, max_val: float = 1.0,
+             inplace: bool = False) -> Tensor:
+    """x clamped to [min_val, max_val]."""
+    if min_val > max_val:
+        raise ValueError(f"min_val cannot be greater than max_val (got min_val={min_val}, "
+                         f"max_val={max_val})")
+    _check_float("hardtanh", input)
+    return activation_ops.Hardtanh.apply(input, min_val=min_val, max_val=max_val)
 
 
 def _softmax_dim(name: str, ndim: int, dim: int | None, axis: int | None) -> int:
@@ -219,41 +248,29 @@ def layer_norm(input: Any, normalized_shape: Any, weight: Any = None, bias: Any 
     return _ops.LayerNorm.apply(input, weight, bias, k=k, eps=eps)
 
 
+def group_norm(input: Any, num_groups: int, weight: Any = None, bias: Any = None,
+               eps: float = 1e-5) -> Tensor:
+    """Normalise each sample over groups of C / num_groups channels, then scale and shift.
+
+    input: (N, C, *) -> same shape; weight, bias: (C,).
+    """
+    x = _array(input)
+    _check_float("group_norm", x)
+    if x.ndim < 2 or x.shape[1] % num_groups:
+        raise ShapeError(f"group_norm: expected input of shape (N, C, *) with C divisible by "
+                         f"num_groups={num_groups}, got {fmt_shape(x.shape)}")
+    for name, arr in (("weight", weight), ("bias", bias)):
+        if arr is not None and np.shape(_data(arr)) != (x.shape[1],):
+            raise ShapeError(f"group_norm: {name} must have one value per channel, shape "
+                             f"({x.shape[1]},), got {fmt_shape(np.shape(_data(arr)))}")
+    return _ops.GroupNorm.apply(input, weight, bias, num_groups=num_groups, eps=eps)
+
+
 # ---- losses -------------------------------------------------------------------------------
-def _reduction(size_average: bool | None, reduce: bool | None, reduction: str) -> str:
-    if size_average is not None or reduce is not None:  # torch's deprecated arguments
-        size_average = True if size_average is None else size_average
-        reduce = True if reduce is None else reduce
-        return "mean" if size_average and reduce else ("sum" if reduce else "none")
-    if reduction not in ("mean", "sum", "none"):
-        raise ValueError(f"{reduction} is not a valid value for reduction "
-                         "(use 'mean', 'sum' or 'none')")
-    return reduction
-
-
-def _as_target(target: Any, like: np.ndarray) -> Any:
-    """A constant target as an array of the input's float dtype; Tensors pass through."""
-    if isinstance(target, Tensor):
-        return target
-    t = np.asarray(target)
-    return t.astype(like.dtype) if t.dtype != like.dtype and like.dtype.kind == "f" else t
-
-
 def _regression(op: type, who: str, input: Any, target: Any, size_average: Any, reduce: Any,
                 reduction: str, weight: Any) -> Tensor:
     reduction = _reduction(size_average, reduce, reduction)
-    x = _array(input)
-    _check_float(who, x)
-    target = _as_target(target, x)
-    ts = np.shape(_data(target))
-    if ts != x.shape:
-        warnings.warn(f"{who}: target shape {fmt_shape(ts)} differs from input shape "
-                      f"{fmt_shape(x.shape)}; they will be broadcast", stacklevel=3)
-        try:
-            np.broadcast_shapes(ts, x.shape)
-        except ValueError:
-            raise ShapeError(f"{who}: input {fmt_shape(x.shape)} and target {fmt_shape(ts)} "
-                             "cannot be broadcast together") from None
+    x, target = _regression_target(who, input, target)
     if weight is not None and np.shape(_data(weight)) != x.shape:
         raise ShapeError(f"{who}: weight of shape {fmt_shape(np.shape(_data(weight)))} must "
                          f"have the input's shape {fmt_shape(x.shape)}")
@@ -288,8 +305,8 @@ def _class_target(who: str, x: np.ndarray, target: Any, weight: Any,
     t = _array(target)
     expected = (x.shape[0],) + x.shape[2:]
     if t.dtype.kind not in "iu":
-        hint = (" (probability targets are not supported: pass class indices)"
-                if t.dtype.kind == "f" and t.shape == x.shape else "")
+        hint = (f" (class probabilities need the input's shape {fmt_shape(x.shape)})"
+                if t.dtype.kind == "f" and who == "cross_entropy" else "")
         raise DtypeError(f"{who} expects integer class indices as target (e.g. int64), got "
                          f"dtype {t.dtype}{hint}")
     if t.shape != expected:
@@ -329,14 +346,19 @@ def _class_loss(op: type, who: str, input: Any, target: Any, weight: Any, **kw: 
 def cross_entropy(input: Any, target: Any, weight: Any = None, size_average: bool | None = None,
                   ignore_index: int = -100, reduce: bool | None = None, reduction: str = "mean",
                   label_smoothing: float = 0.0) -> Tensor:
-    """Softmax cross-entropy with integer targets, as one stable fused op.
+    """Softmax cross-entropy, as one stable fused op, with class indices or probabilities.
 
     input: (N, C) logits, or (N, C, d1, ...), or (C,); target: (N,) or (N, d1, ...) class
-    indices in [0, C) (or ignore_index). weight: (C,) class weights.
+    indices in [0, C) (or ignore_index), or float class probabilities of input's shape.
+    weight: (C,) class weights.
     """
     if not 0.0 <= label_smoothing <= 1.0:
         raise ValueError(f"label_smoothing must be between 0.0 and 1.0, got {label_smoothing}")
     reduction = _reduction(size_average, reduce, reduction)
+    t = _array(target)
+    if t.dtype.kind == "f" and t.shape == np.shape(_data(input)):  # class probabilities
+        return soft_cross_entropy(input, target, weight, ignore_index, reduction,
+                                  float(label_smoothing))
     return _class_loss(loss_ops.CrossEntropy, "cross_entropy", input, target, weight,
                        ignore_index=ignore_index, reduction=reduction,
                        label_smoothing=float(label_smoothing))
@@ -352,56 +374,3 @@ def nll_loss(input: Any, target: Any, weight: Any = None, size_average: bool | N
     reduction = _reduction(size_average, reduce, reduction)
     return _class_loss(loss_ops.NLL, "nll_loss", input, target, weight,
                        ignore_index=ignore_index, reduction=reduction)
-
-
-def _binary_args(who: str, input: Any, target: Any, *weights: Any) -> tuple:
-    x = _array(input)
-    _check_float(who, x)
-    target = _as_target(target, x)
-    ts = np.shape(_data(target))
-    if ts != x.shape:
-        raise ShapeError(f"{who}: target size {fmt_shape(ts)} must be the same as input size "
-                         f"{fmt_shape(x.shape)}")
-    out = [input, target]
-    for w in weights:
-        if w is not None and not isinstance(w, Tensor):
-            w = np.asarray(w, dtype=x.dtype)
-        if w is not None:
-            try:
-                np.broadcast_shapes(np.shape(_data(w)), x.shape)
-            except ValueError:
-                raise ShapeError(f"{who}: a weight of shape {fmt_shape(np.shape(_data(w)))} "
-                                 f"cannot be broadcast to the input {fmt_shape(x.shape)}") from None
-        out.append(w)
-    return tuple(out)
-
-
-def binary_cross_entropy_with_logits(input: Any, target: Any, weight: Any = None,
-                                     size_average: bool | None = None,
-                                     reduce: bool | None = None, reduction: str = "mean",
-                                     pos_weight: Any = None) -> Tensor:
-    """Sigmoid + binary cross-entropy as one stable op (never overflows for large logits).
-
-    input: logits, any shape; target: same shape, values in [0, 1]; weight broadcasts to
-    the input; pos_weight weighs the positive term (e.g. shape (C,) for (N, C) input).
-    """
-    reduction = _reduction(size_average, reduce, reduction)
-    args = _binary_args("binary_cross_entropy_with_logits", input, target, weight, pos_weight)
-    return loss_ops.BCEWithLogits.apply(*args, reduction=reduction)
-
-
-def binary_cross_entropy(input: Any, target: Any, weight: Any = None,
-                         size_average: bool | None = None, reduce: bool | None = None,
-                         reduction: str = "mean") -> Tensor:
-    """Binary cross-entropy on probabilities (e.g. sigmoid output), logs clamped at -100.
-
-    input: probabilities in [0, 1], any shape; target: same shape; weight broadcasts.
-    """
-    reduction = _reduction(size_average, reduce, reduction)
-    args = _binary_args("binary_cross_entropy", input, target, weight)
-    x = _array(input)
-    if x.size and (x.min() < 0 or x.max() > 1 or np.isnan(x).any()):
-        raise ValueError("binary_cross_entropy: all elements of input should be between 0 and "
-                         f"1 (probabilities), got values in [{x.min()}, {x.max()}]; use "
-                         "binary_cross_entropy_with_logits for raw scores")
-    return loss_ops.BCE.apply(*args, reduction=reduction)

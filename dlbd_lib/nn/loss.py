@@ -14,7 +14,8 @@ from dlbd_lib.nn import functional as F
 from dlbd_lib.nn.module import Module, to_numpy
 from dlbd_lib.tensor import Tensor
 
-__all__ = ["MSELoss", "L1Loss", "CrossEntropyLoss", "NLLLoss", "BCEWithLogitsLoss", "BCELoss"]
+__all__ = ["MSELoss", "L1Loss", "CrossEntropyLoss", "NLLLoss", "BCEWithLogitsLoss", "BCELoss",
+           "HuberLoss", "SmoothL1Loss", "KLDivLoss", "CosineSimilarity"]
 
 
 class _Loss(Module):
@@ -109,3 +110,55 @@ class BCELoss(_WeightedLoss):
     def forward(self, input: Tensor, target: Any) -> Tensor:
         return F.binary_cross_entropy(input, target, weight=self.weight,
                                       reduction=self.reduction)
+
+
+class HuberLoss(_Loss):
+    """Squared error below delta, delta * absolute error above.   input, target: same shape."""
+
+    def __init__(self, reduction: str = "mean", delta: float = 1.0) -> None:
+        super().__init__(reduction=reduction)
+        self.delta = delta
+
+    def forward(self, input: Tensor, target: Any) -> Tensor:
+        return F.huber_loss(input, target, reduction=self.reduction, delta=self.delta)
+
+
+class SmoothL1Loss(_Loss):
+    """Squared error / beta below beta, absolute error above.   input, target: same shape."""
+
+    def __init__(self, size_average: bool | None = None, reduce: bool | None = None,
+                 reduction: str = "mean", beta: float = 1.0) -> None:
+        super().__init__(size_average, reduce, reduction)
+        self.beta = beta
+
+    def forward(self, input: Tensor, target: Any) -> Tensor:
+        return F.smooth_l1_loss(input, target, reduction=self.reduction, beta=self.beta)
+
+
+class KLDivLoss(Module):
+    """KL divergence for log-probability input and (log-)probability target, same shape.
+
+    reduction: 'mean' (warns, as torch), 'batchmean' (the true KL), 'sum' or 'none'.
+    """
+
+    def __init__(self, size_average: bool | None = None, reduce: bool | None = None,
+                 reduction: str = "mean", log_target: bool = False) -> None:
+        super().__init__()
+        self.reduction = F._reduction(size_average, reduce, reduction,
+                                      allowed=("mean", "batchmean", "sum", "none"))
+        self.log_target = log_target
+
+    def forward(self, input: Tensor, target: Any) -> Tensor:
+        return F.kl_div(input, target, reduction=self.reduction, log_target=self.log_target)
+
+
+class CosineSimilarity(Module):
+    """Cosine of the angle between x1 and x2 along dim.   (*, D, *) x2 -> (*, *)."""
+
+    def __init__(self, dim: int = 1, eps: float = 1e-8) -> None:
+        super().__init__()
+        self.dim = dim
+        self.eps = eps
+
+    def forward(self, x1: Any, x2: Any) -> Tensor:
+        return F.cosine_similarity(x1, x2, self.dim, self.eps)

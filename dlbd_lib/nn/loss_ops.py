@@ -15,7 +15,7 @@ import numpy as np
 
 from dlbd_lib.tensor import Function
 
-__all__ = ["MSE", "L1", "CrossEntropy", "NLL", "BCEWithLogits", "BCE"]
+__all__ = ["MSE", "L1", "Huber", "SmoothL1", "CrossEntropy", "NLL", "BCEWithLogits", "BCE"]
 
 
 def _reduce(loss: np.ndarray, reduction: str, denom: float | None = None) -> np.ndarray:
@@ -93,6 +93,55 @@ class L1(Function):
         gd = c * self.sign if w is None else c * self.sign * w
         gw = _weight_grad(self, c) if w is not None and self.needs_grad[2] else None
         return gd, (-gd if self.needs_grad[1] else None), gw
+
+
+class Huber(Function):
+    """0.5 d^2 where |d| < delta, delta (|d| - 0.5 delta) elsewhere (d = x - y); weighted
+    elementwise, then reduced ('mean' divides by the count, whatever the weights)."""
+
+    def forward(self, x, y, weight=None, reduction="mean", delta=1.0):
+        d = np.subtract(x, y)
+        ad = np.abs(d)
+        loss = np.where(ad < delta, 0.5 * d * d, delta * (ad - 0.5 * delta)).astype(d.dtype)
+        self.d, self.delta, self.w, self.reduction = d, delta, weight, reduction
+        self.unweighted = loss
+        if weight is not None:
+            loss = loss * weight
+        self.size = loss.size
+        return _reduce(loss, reduction)
+
+    def backward(self, g):
+        c = _coef(g, self.reduction, self.size)
+        # dL/dd = d inside (-delta, delta), delta sign(d) outside: clip(d, -delta, delta)
+        gd = c * np.clip(self.d, -self.delta, self.delta)
+        if self.w is not None:
+            gd = gd * self.w
+        gw = c * self.unweighted if self.w is not None and self.needs_grad[2] else None
+        return gd, (-gd if self.needs_grad[1] else None), gw
+
+
+class SmoothL1(Function):
+    """0.5 d^2 / beta where |d| < beta, |d| - 0.5 beta elsewhere (d = x - y), reduced.
+
+    beta = 0 is the L1 loss. Equals Huber(delta=beta) / beta.
+    """
+
+    def forward(self, x, y, reduction="mean", beta=1.0):
+        d = np.subtract(x, y)
+        ad = np.abs(d)
+        if beta == 0:
+            loss = ad
+        else:
+            loss = np.where(ad < beta, (0.5 / beta) * d * d, ad - 0.5 * beta).astype(d.dtype)
+        self.d, self.beta, self.reduction, self.size = d, beta, reduction, d.size
+        return _reduce(loss, reduction)
+
+    def backward(self, g):
+        c = _coef(g, self.reduction, self.size)
+        # dL/dd = d / beta inside (-beta, beta), sign(d) outside
+        slope = np.sign(self.d) if self.beta == 0 else np.clip(self.d / self.beta, -1, 1)
+        gd = c * slope
+        return gd, (-gd if self.needs_grad[1] else None)
 
 
 def _to_rows(x: np.ndarray) -> np.ndarray:

@@ -1,4 +1,5 @@
-"""Normalisation layers: BatchNorm1d/2d/3d (batch statistics) and LayerNorm (per sample)."""
+"""Normalisation layers: BatchNorm1d/2d/3d (batch statistics), LayerNorm and GroupNorm
+(per sample)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from dlbd_lib.nn import init
 from dlbd_lib.nn.module import Module, Parameter
 from dlbd_lib.tensor import Tensor
 
-__all__ = ["BatchNorm1d", "BatchNorm2d", "BatchNorm3d", "LayerNorm"]
+__all__ = ["BatchNorm1d", "BatchNorm2d", "BatchNorm3d", "LayerNorm", "GroupNorm"]
 
 
 class _BatchNorm(Module):
@@ -156,3 +157,51 @@ class LayerNorm(Module):
     def extra_repr(self) -> str:
         return (f"{self.normalized_shape}, eps={self.eps}, "
                 f"elementwise_affine={self.elementwise_affine}, bias={self.bias is not None}")
+
+
+class GroupNorm(Module):
+    """Normalise each sample over groups of num_channels / num_groups channels (and all
+    spatial axes), then scale and shift per channel.
+
+    input: (N, num_channels, *) -> same shape; weight (ones), bias (zeros): (num_channels,).
+    """
+
+    def __init__(self, num_groups: int, num_channels: int, eps: float = 1e-5,
+                 affine: bool = True, device: Any = None, dtype: Any = None, *,
+                 bias: bool = True) -> None:
+        super().__init__()
+        if num_channels % num_groups != 0:
+            raise ValueError(f"num_channels ({num_channels}) must be divisible by num_groups "
+                             f"({num_groups})")
+        self.num_groups = num_groups
+        self.num_channels = num_channels
+        self.eps = eps
+        self.affine = affine
+        if affine:
+            self.weight = Parameter(init._empty((num_channels,), device, dtype))
+            if bias:
+                self.bias = Parameter(init._empty((num_channels,), device, dtype))
+            else:
+                self.register_parameter("bias", None)
+        else:
+            self.register_parameter("weight", None)
+            self.register_parameter("bias", None)
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        if self.affine:
+            init.ones_(self.weight)
+            if self.bias is not None:
+                init.zeros_(self.bias)
+
+    def forward(self, input: Tensor) -> Tensor:
+        """input: (N, num_channels, *) -> same shape."""
+        x = input._data if isinstance(input, Tensor) else np.asarray(input)
+        if x.ndim < 2 or x.shape[1] != self.num_channels:
+            raise ShapeError(f"GroupNorm({self.num_groups}, {self.num_channels}) expects input "
+                             f"of shape (N, {self.num_channels}, *), got {fmt_shape(x.shape)}")
+        return F.group_norm(input, self.num_groups, self.weight, self.bias, self.eps)
+
+    def extra_repr(self) -> str:
+        return (f"{self.num_groups}, {self.num_channels}, eps={self.eps}, "
+                f"affine={self.affine}, bias={self.bias is not None}")
