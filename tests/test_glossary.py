@@ -125,7 +125,7 @@ def test_chinese_terms_follow_standard_usage():
         "softmax, log-softmax": "softmax函数",
         "batch normalisation": "批量规范化",
         "tokenisation, token, vocabulary": "词元化",
-        "word segmentation, segmenter": "分词",
+        "word segmentation": "分词",
         "epoch, iteration": "迭代周期",
         "momentum method, Nesterov momentum": "动量法",
         "backpropagation through time (BPTT)": "通过时间反向传播",
