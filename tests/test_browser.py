@@ -2,8 +2,10 @@
 
 Starts `jupyter lab` on 127.0.0.1 with a token over a copy of the notebooks, opens the
 welcome notebook and the optimizer notebook, runs all cells through JupyterLab's own
-menu, checks that no cell produced an error, that the ipywidgets panel rendered a slider,
-and that moving the slider redraws the plot. Screenshots go to test-artifacts/browser/.
+menu, checks that no cell produced an error, that opening, running and saving the welcome
+notebook leaves its metadata as stored (so a learner's `git pull` does not conflict), that
+the ipywidgets panel rendered a slider, and that moving the slider redraws the plot.
+Screenshots go to test-artifacts/browser/.
 
 Needs Debian's `chromium` (or DLBD_CHROMIUM=/path/to/chrome) and the `playwright` package;
 skipped with a reason when either is missing, except in CI (CI=true), where it fails.
@@ -11,8 +13,10 @@ skipped with a reason when either is missing, except in CI (CI=true), where it f
 
 from __future__ import annotations
 
+import copy
 import json
 import os
+import platform
 import secrets
 import shutil
 import socket
@@ -173,6 +177,15 @@ def test_welcome_notebook_runs_in_jupyterlab_without_errors(lab, browser):
     assert all(c["execution_count"] for c in code)
     assert any("image/png" in o.get("data", {}) for c in code for o in c["outputs"]), \
         "the welcome notebook's plot did not render"
+    # JupyterLab writes the kernel's spec and language_info into the notebook; stored as
+    # tools/nbmeta.py stores them, nothing changes (on another Python than the stored one,
+    # only language_info.version would).
+    stored = json.loads((ROOT / "notebooks" / name).read_text(encoding="utf-8"))["metadata"]
+    expected = copy.deepcopy(stored)
+    expected.setdefault("language_info", {})["version"] = platform.python_version()
+    assert nb["metadata"] == expected, (
+        f"JupyterLab changed {name}'s metadata from {stored} to {nb['metadata']}: "
+        "run python tools/nbmeta.py")
     page.close()
 
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import re
 import socket
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -15,6 +17,7 @@ from dlbd_lib.data import (
     load_co2,
     load_digits,
     load_sunspots,
+    load_tang_poems,
     load_text_corpus,
     moving_digits,
 )
@@ -170,11 +173,43 @@ def test_chinese_text() -> None:
     assert "道可道，非常道" in text and "床前明月光" in text
     cjk = sum("\u4e00" <= ch <= "\u9fff" for ch in text)
     assert cjk / len(text) > 0.7
+    assert 2600 < cjk < 2700                         # the docstring's "about 2,650 Han characters"
+
+
+def test_chinese_classics_follow_the_wang_bi_text() -> None:
+    """The five places issue #18 found where the Daodejing strayed from Wang Bi's text."""
+    text = load_chinese_text()
+    chapters = dict(re.findall(r"(第[一二三四五六七八九十]+章)\n(.+)", text))
+    assert "正善治" in chapters["第八章"] and "政善治" not in text
+    assert chapters["第九章"].endswith("功遂身退，天之道。")
+    assert "能婴儿乎" in chapters["第十章"] and "爱民治国，能无知乎" in chapters["第十章"]
+    assert "明白四达，能无为乎" in chapters["第十章"]
+    assert chapters["第十七章"].startswith("太上，下知有之")
+    assert chapters["第十九章"].endswith("少私寡欲。") and "绝学无忧" not in text
+    licence = (Path(data.__file__).parent / "files" / "LICENSE.txt").read_text(encoding="utf-8")
+    assert "Wang Bi" in licence
+
+
+def test_tang_poems_are_five_character_verse_in_simplified_characters() -> None:
+    poems = load_tang_poems()
+    assert len(poems) == 4000 and len({p.text for p in poems}) == 4000
+    line = re.compile(r"^([\u4e00-\u9fff]{5}，[\u4e00-\u9fff]{5}。){2,4}$")
+    assert all(line.match(p.text) and len(p.text) in (24, 48) for p in poems)
+    assert all(p.author and p.title for p in poems)
+    text = "".join(p.text for p in poems)
+    for traditional in "詩國來風說時":                  # OpenCC t2s turned these into 诗国来风说时
+        assert traditional not in text
+    assert {"杜甫", "李白", "白居易"} <= {p.author for p in poems}
+    files = Path(data.__file__).parent / "files"
+    header = (files / "tang_poems.txt").read_text(encoding="utf-8").split("\n", 6)[:6]
+    assert all(h.startswith("# ") for h in header) and "chinese-poetry" in "".join(header)
+    licence = (files / "LICENSE.txt").read_text(encoding="utf-8")
+    assert "tang_poems.txt" in licence and "MIT License" in licence and "OpenCC" in licence
 
 
 # ---- documentation ---------------------------------------------------------------------
 @pytest.mark.parametrize("fn", [load_digits, moving_digits, load_co2, load_sunspots,
-                                load_text_corpus, load_chinese_text])
+                                load_text_corpus, load_chinese_text, load_tang_poems])
 def test_docstrings_give_source_licence_and_types(fn: object) -> None:
     doc = fn.__doc__ or ""
     assert "Source" in doc and ("Licence" in doc or "licence" in doc), fn.__name__

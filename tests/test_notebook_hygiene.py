@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import re
 from pathlib import Path
@@ -86,3 +87,30 @@ def test_course_notebook_picks_its_device_with_the_shared_helper(path):
     if re.search(r"^\s*import torch\b", code, re.M):
         assert "pick_device(" in code, \
             f"{path.name} uses torch without dlbd_lib.device.pick_device()"
+
+
+def _nbmeta():
+    spec = importlib.util.spec_from_file_location("nbmeta", ROOT / "tools" / "nbmeta.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=_id)
+def test_notebook_metadata_is_what_jupyterlab_writes(path):
+    """Opening a notebook in JupyterLab must not change it (and so not conflict on git pull)."""
+    meta = json.loads(path.read_text(encoding="utf-8"))["metadata"]
+    version = meta.get("language_info", {}).get("version", "")
+    wanted = _nbmeta().canonical_metadata(version or None)
+    assert re.fullmatch(r"3\.\d+\.\d+", version) and meta == wanted, (
+        f"{_id(path)} metadata is {meta}, JupyterLab writes {wanted}: "
+        "run python tools/nbmeta.py")
+
+
+def test_every_notebook_stores_the_same_python_version():
+    versions = {}
+    for path in NOTEBOOKS:
+        info = json.loads(path.read_text(encoding="utf-8"))["metadata"].get("language_info", {})
+        versions.setdefault(info.get("version"), []).append(_id(path))
+    assert len(versions) == 1, f"notebooks disagree on language_info.version: {versions}; " \
+        "run python tools/nbmeta.py"

@@ -3,7 +3,7 @@
     python tools/nbbuild.py script.py notebooks/NN_topic.ipynb
 
 Authoring aid for course writers: the notebook, not the script, is what the repo keeps.
-Cells come out without outputs, with the python3 kernelspec and no other metadata.
+Cells come out without outputs, with the metadata JupyterLab writes (tools/nbmeta.py).
 Markdown cells are written as `# ` comment lines after `# %% [markdown]`.
 Extra cell metadata can be given on the marker line as JSON: `# %% {"tags": ["x"]}`.
 """
@@ -17,16 +17,16 @@ from pathlib import Path
 
 import nbformat
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from nbmeta import canonical_metadata  # noqa: E402
+
 MARKER = re.compile(r"^# %%(?P<md> \[markdown\])?(?P<meta> \{.*\})?\s*$")
 
 
 def build(source: str) -> nbformat.NotebookNode:
     """Parse a percent-format script into a notebook node."""
     nb = nbformat.v4.new_notebook()
-    nb.metadata = {
-        "kernelspec": {"display_name": "Python 3", "language": "python", "name": "python3"},
-        "language_info": {"name": "python"},
-    }
+    nb.metadata = canonical_metadata()  # what JupyterLab writes, so opening changes nothing
     cells: list[tuple[bool, dict, list[str]]] = []
     for line in source.splitlines():
         m = MARKER.match(line)

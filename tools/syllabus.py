@@ -35,7 +35,7 @@ SUMMARY = {
     "08": "RNN cell and BPTT, vanishing/exploding gradients, clipping, forecasting a real "
           "series; LSTM/GRU",
     "09": "tokens, bag of words, TF-IDF, keywords, embeddings, a character-level language "
-          "model (English and Chinese)",
+          "model; Chinese word segmentation (jieba), a poet's keywords, Tang-poetry LM",
     "10": "autoencoders vs PCA, k-means on codes, denoising, anomaly detection",
     "11": "a GAN on 2-D mixtures, mode collapse, a digit GAN in torch",
     "12": "sparse ratings, matrix factorisation, RMSE and recall@k, neural CF",

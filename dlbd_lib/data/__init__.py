@@ -9,7 +9,7 @@ imported only by the functions that need them.
 - streaming:   write_memmap_dataset, MemmapDataset, stream_batches (memory-mapped .npy)
 - partitioned: write_partitioned_parquet, PartitionedDataset (Parquet directories)
 - datasets:    load_digits, moving_digits, load_co2, load_sunspots
-- text:        load_text_corpus, load_chinese_text
+- text:        load_text_corpus, load_chinese_text, load_tang_poems
 - synthetic:   make_regression_data, make_moons, make_spirals, make_gaussian_mixture,
                make_ratings
 """
@@ -50,7 +50,13 @@ from dlbd_lib.data.synthetic import (
     make_regression_data,
     make_spirals,
 )
-from dlbd_lib.data.text import TEXT_CORPORA, load_chinese_text, load_text_corpus
+from dlbd_lib.data.text import (
+    TEXT_CORPORA,
+    TangPoem,
+    load_chinese_text,
+    load_tang_poems,
+    load_text_corpus,
+)
 
 __all__ = [
     "Dataset",
@@ -76,6 +82,8 @@ __all__ = [
     "TEXT_CORPORA",
     "load_text_corpus",
     "load_chinese_text",
+    "TangPoem",
+    "load_tang_poems",
     "make_regression_data",
     "make_moons",
     "make_spirals",

@@ -1,8 +1,9 @@
 """Real text for NLP and character-level language models, all shipped offline.
 
 English comes from Python itself (the Zen of Python, the interactive help texts, the
-docstrings of standard-library modules), so it is there wherever Python is; a few KB of
-classical Chinese (public domain) ship with dlbd_lib in `dlbd_lib/data/files/`.
+docstrings of standard-library modules), so it is there wherever Python is; classical
+Chinese (public domain: a few KB of classics and 4,000 Tang poems) ships with dlbd_lib in
+`dlbd_lib/data/files/`, with its provenance and licence in LICENSE.txt there.
 """
 
 from __future__ import annotations
@@ -14,8 +15,10 @@ import importlib.resources
 import importlib.util
 import inspect
 import warnings
+from typing import NamedTuple
 
-__all__ = ["TEXT_CORPORA", "STDLIB_DOC_MODULES", "load_text_corpus", "load_chinese_text"]
+__all__ = ["TEXT_CORPORA", "STDLIB_DOC_MODULES", "load_text_corpus", "load_chinese_text",
+           "TangPoem", "load_tang_poems"]
 
 TEXT_CORPORA = ("zen", "python-help", "stdlib-docs")
 
@@ -93,16 +96,52 @@ def load_text_corpus(name: str = "python-help", max_chars: int | None = None) ->
     return text if max_chars is None else text[:max_chars]
 
 
-def load_chinese_text() -> str:
-    """Classical Chinese text (simplified characters), about 3,350 characters, as one str.
+def _read_file(name: str) -> str:
+    resource = importlib.resources.files("dlbd_lib.data") / "files" / name
+    return resource.read_text(encoding="utf-8")
 
-    Chapters of the 《道德经》 (Laozi), sayings from the 《论语》 (Analects), and 34 Tang
-    poems (李白, 杜甫, 王维, ...), each under a title line; about 820 distinct characters,
-    a small vocabulary for a character-level language model.
+
+def load_chinese_text() -> str:
+    """Classical Chinese text (simplified characters), about 2,650 Han characters, as one str.
+
+    Chapters of the 《道德经》 (Laozi, the Wang Bi text), sayings from the 《论语》
+    (Analects), and 34 Tang poems (李白, 杜甫, 王维, ...), each under a title line: about
+    3,340 code points in all, of which about 2,650 are Han characters (about 800 distinct)
+    and the rest punctuation, line breaks and spaces. Too little to learn a language from:
+    `load_tang_poems` has over 50 times as much.
 
     Source: dlbd_lib/data/files/chinese_classics.txt, typed for this course.
     Licence: the works are public domain; the transcription is CC0 1.0
     (see dlbd_lib/data/files/LICENSE.txt).
     """
-    resource = importlib.resources.files("dlbd_lib.data") / "files" / "chinese_classics.txt"
-    return resource.read_text(encoding="utf-8")
+    return _read_file("chinese_classics.txt")
+
+
+class TangPoem(NamedTuple):
+    """One poem: its author, its title and its text (no line breaks)."""
+
+    author: str
+    title: str
+    text: str
+
+
+def load_tang_poems() -> list[TangPoem]:
+    """4,000 Tang poems of five-character lines (五言绝句 and 五言律诗), simplified characters.
+
+    Returns a list of TangPoem(author: str, title: str, text: str), in the order of
+    《全唐诗》; each text is 4 or 8 lines of five Han characters, joined without line
+    breaks, every couplet ending in "，" and "。" ("鸣笳临乐馆，眺听欢芳节。..."). About
+    143,000 Han characters, about 4,200 distinct, by about 580 poets (杜甫, 白居易, 李白, ...).
+
+    Source: the 《全唐诗》 files of the chinese-poetry collection
+    (https://github.com/chinese-poetry/chinese-poetry), converted from traditional to
+    simplified characters with OpenCC by tools/build_tang_poems.py, which writes
+    dlbd_lib/data/files/tang_poems.txt. Licence: the poems are public domain; the collection
+    is MIT-licensed (see dlbd_lib/data/files/LICENSE.txt).
+    """
+    poems = []
+    for line in _read_file("tang_poems.txt").splitlines():
+        if line and not line.startswith("#"):
+            author, title, text = line.split("\t")
+            poems.append(TangPoem(author, title, text))
+    return poems
