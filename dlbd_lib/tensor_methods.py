@@ -185,7 +185,7 @@ class TensorMethods:
 
     def clamp_(self, min: float | None = None, max: float | None = None) -> Any:  # noqa: A002
         if min is None and max is None:
-            raise ValueError("clamp_: at least one of min and max must be given")
+            raise RuntimeError("clamp_: at least one of min and max must be given")
         return self._inplace_or_raise(lambda a, _, **kw: np.clip(a, min, max, out=a), None,
                                       "clamp_")
 

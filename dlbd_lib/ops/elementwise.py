@@ -205,7 +205,7 @@ def abs(x: Any) -> Tensor:  # noqa: A001 - torch's name
 def clip(x: Any, min: float | None = None, max: float | None = None) -> Tensor:  # noqa: A002
     """Limit values to [min, max]; the gradient is 0 where a value was clipped."""
     if min is None and max is None:
-        raise ValueError("clamp: at least one of min and max must be given (both are None)")
+        raise RuntimeError("clamp: at least one of min and max must be given (both are None)")
     return Clip.apply(x, lo=getattr(min, "_data", min), hi=getattr(max, "_data", max))
 
 

@@ -41,7 +41,8 @@ class Mean(Function):
         self.count = count(x.shape, self.axes)
         if x.dtype.kind != "f":
             raise DtypeError(f"mean() needs a floating-point tensor, got dtype {x.dtype}")
-        with np.errstate(invalid="ignore", divide="ignore"):  # empty: nan, as torch
+        with np.errstate(invalid="ignore", divide="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # empty: nan, as torch
             return np.asarray(np.mean(x, axis=self.axes, keepdims=keepdims))
 
     def backward(self, g):
@@ -59,7 +60,8 @@ class Var(Function):
             warnings.warn("var(): degrees of freedom is <= 0 (one element, or an empty dim, "
                           "with correction=1): the result is nan, as in torch",
                           RuntimeWarning, stacklevel=5)
-        with np.errstate(invalid="ignore", divide="ignore"):
+        with np.errstate(invalid="ignore", divide="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # numpy's "mean of empty slice"
             self.centered = x - x.mean(axis=self.axes, keepdims=True)
             total = np.sum(self.centered**2, axis=self.axes, keepdims=keepdims)
             return np.asarray(total / self.denom if self.denom > 0 else total * np.nan)
