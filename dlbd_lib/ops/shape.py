@@ -156,7 +156,8 @@ class Pad(Function):
             if a == 0 and b == 0:
                 continue
             n = self.shape[d]
-            src = np.pad(np.arange(n), (a, b), mode=self.mode, constant_values=-1)
+            kw = {"constant_values": -1} if self.mode == "constant" else {}
+            src = np.pad(np.arange(n), (a, b), mode=self.mode, **kw)
             keep = src >= 0
             gm = np.moveaxis(g, d, 0)[keep]
             out = np.zeros((n,) + gm.shape[1:], g.dtype)
