@@ -5,6 +5,8 @@ Built step by step in the Deep Learning for Big Data course. `Tensor` records op
 torch's names so every piece can be checked against PyTorch.
 """
 
+import numpy as np
+
 from dlbd_lib import functional
 from dlbd_lib._allocator import tune_allocator
 from dlbd_lib.creation import (
@@ -102,6 +104,15 @@ from dlbd_lib.tensor import (
     unbroadcast,
 )
 
+# torch's dtype names, so `x.to(dl.float32)` and `(pred == y).type(dl.float)` read as in torch
+float32 = float = np.float32  # noqa: A001
+float64 = double = np.float64
+float16 = half = np.float16
+int64 = long = np.int64
+int32 = int = np.int32  # noqa: A001
+uint8 = np.uint8
+bool = np.bool_  # noqa: A001
+
 __version__ = "0.1.0"
 
 _SUBMODULES = {"nn", "optim", "data", "train", "plot", "gradcheck", "torch_bridge", "device",
@@ -121,7 +132,9 @@ __all__ = [
     "set_grad_enabled", "is_grad_enabled", "detect_anomaly", "set_detect_anomaly",
     "is_anomaly_enabled", "tensor", "zeros", "ones", "zeros_like", "ones_like", "full",
     "full_like", "empty", "eye", "linspace", "from_numpy", "arange", "randn", "rand",
-    "manual_seed", "ShapeError", "DimError", "DtypeError", "GradError", "AnomalyError",
+    "manual_seed", "float32", "float", "float64", "double", "float16", "half", "int64", "long",
+    "int32", "int", "uint8", "bool", "ShapeError", "DimError", "DtypeError", "GradError",
+    "AnomalyError",
     # torch's top-level functions that tutorials use (dl.exp, dl.sum, dl.max, dl.cat, ...)
     "abs", "all", "amax", "amin", "any", "argmax", "argmin", "argsort", "bmm", "cat", "chunk",
     "clamp", "clip", "cos", "cumprod", "cumsum", "einsum", "exp", "flatten", "flip", "gather",

@@ -86,6 +86,10 @@ class TensorMethods:
                 dtype = a
         return self if dtype is None else self.astype(dtype)
 
+    def type(self, dtype: Any) -> Any:
+        """Cast to dtype, as torch's x.type(torch.float)."""
+        return self.astype(dtype)
+
     def float(self) -> Any:
         return self.astype(np.float32)
 
