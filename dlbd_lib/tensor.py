@@ -212,7 +212,7 @@ class Function:
         except (ValueError, IndexError) as err:
             __tracebackhide__ = True  # noqa: F841 - IPython hides this engine frame
             if isinstance(err, (ShapeError, DimError)):
-                raise
+                raise err.with_traceback(None) from None  # the op's own message; end here
             if isinstance(err, IndexError):
                 shapes = " and ".join(fmt_shape(np.shape(_data(a))) for a in args)
                 raise DimError(f"{fn.name.lower()} on shape {shapes}: {err}") from None

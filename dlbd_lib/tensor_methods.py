@@ -200,24 +200,28 @@ class TensorMethods:
 
     # ---- operators ---------------------------------------------------------------------
     def __add__(self, other: Any) -> Any:
+        __tracebackhide__ = True  # noqa: F841 - IPython hides this engine frame
         return F.add(self, other)
 
     def __radd__(self, other: Any) -> Any:
         return F.add(other, self)
 
     def __sub__(self, other: Any) -> Any:
+        __tracebackhide__ = True  # noqa: F841 - IPython hides this engine frame
         return F.sub(self, other)
 
     def __rsub__(self, other: Any) -> Any:
         return F.sub(other, self)
 
     def __mul__(self, other: Any) -> Any:
+        __tracebackhide__ = True  # noqa: F841 - IPython hides this engine frame
         return F.mul(self, other)
 
     def __rmul__(self, other: Any) -> Any:
         return F.mul(other, self)
 
     def __truediv__(self, other: Any) -> Any:
+        __tracebackhide__ = True  # noqa: F841 - IPython hides this engine frame
         return F.div(self, other)
 
     def __rtruediv__(self, other: Any) -> Any:
@@ -243,6 +247,7 @@ class TensorMethods:
         return F.matmul(other, self)
 
     def __pow__(self, exponent: Any) -> Any:
+        __tracebackhide__ = True  # noqa: F841 - IPython hides this engine frame
         return F.pow(self, exponent)
 
     def __rpow__(self, base: Any) -> Any:

@@ -309,3 +309,22 @@ def test_errors_carry_torchs_exception_types_and_name_the_op():
         dl.bmm(x, dl.ones(3, 2))
     with pytest.raises(ShapeError, match=r"t\(\): expects a tensor with <= 2 dims"):
         dl.ones(2, 2, 2).t()
+
+
+def test_ipython_hides_the_engine_frames_of_a_shape_error():
+    ultratb = pytest.importorskip("IPython.core.ultratb")
+    import sys
+
+    a, b = dl.ones(2, 3), dl.ones(4, 5)
+
+    def learner_cell():
+        return a @ b
+
+    with pytest.raises(ShapeError) as info:
+        learner_cell()
+    text = "\n".join(ultratb.VerboseTB(theme_name="nocolor").structured_traceback(
+        info.type, info.value, info.tb))
+    assert "learner_cell" in text and "skipping hidden" in text
+    assert "tensor_methods.py" not in text and "linalg.py" not in text
+    assert "matmul: shapes (2, 3) and (4, 5) are not aligned" in text
+    assert sys.exc_info()[0] is None

@@ -115,21 +115,25 @@ class Maximum(Function):
 
 def add(a: Any, b: Any, *, alpha: float = 1) -> Tensor:
     """a + alpha * b with broadcasting."""
+    __tracebackhide__ = True  # noqa: F841 - IPython hides this engine frame
     return Add.apply(a, b if alpha == 1 else mul(b, alpha))
 
 
 def sub(a: Any, b: Any, *, alpha: float = 1) -> Tensor:
     """a - alpha * b with broadcasting."""
+    __tracebackhide__ = True  # noqa: F841 - IPython hides this engine frame
     return Sub.apply(a, b if alpha == 1 else mul(b, alpha))
 
 
 def mul(a: Any, b: Any) -> Tensor:
     """a * b elementwise with broadcasting."""
+    __tracebackhide__ = True  # noqa: F841 - IPython hides this engine frame
     return Mul.apply(a, b)
 
 
 def div(a: Any, b: Any, *, rounding_mode: str | None = None) -> Tensor:
     """a / b elementwise; rounding_mode 'floor' or 'trunc' rounds (no gradient then)."""
+    __tracebackhide__ = True  # noqa: F841 - IPython hides this engine frame
     if rounding_mode is None:
         return Div.apply(a, b)
     from dlbd_lib.ops.elementwise import trunc
@@ -157,6 +161,7 @@ def neg(a: Any) -> Tensor:
 
 def pow(a: Any, b: Any) -> Tensor:  # noqa: A001 - torch's name
     """a ** b elementwise; either may be a tensor."""
+    __tracebackhide__ = True  # noqa: F841 - IPython hides this engine frame
     return Pow.apply(a, b)
 
 

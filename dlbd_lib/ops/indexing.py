@@ -155,6 +155,7 @@ class MaskedFill(Function):
 
 def getitem(x: Any, index: Any) -> Tensor:
     """x[index] with torch's rules: slices, integers, index arrays, masks; repeats accumulate."""
+    __tracebackhide__ = True  # noqa: F841 - IPython hides this engine frame
     out = x
     for step in torch_index(index):
         out = GetItem.apply(out, index=step)

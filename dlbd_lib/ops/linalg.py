@@ -107,6 +107,7 @@ def _parse(equation: str, n: int) -> tuple[list[str], str]:
 
 def matmul(a: Any, b: Any) -> Tensor:
     """Matrix product with numpy's rules: (..., n, k) @ (..., k, m) -> (..., n, m)."""
+    __tracebackhide__ = True  # noqa: F841 - IPython hides this engine frame
     return MatMul.apply(a, b)
 
 
