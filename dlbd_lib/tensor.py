@@ -12,13 +12,13 @@ thin calls into it, kept in `dlbd_lib.tensor_methods`.
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
 from dlbd_lib import tensor_methods
+from dlbd_lib.backward import run_backward, unbroadcast
 from dlbd_lib.errors import (
     AnomalyError,
     DimError,
@@ -28,6 +28,16 @@ from dlbd_lib.errors import (
     fmt_shape,
 )
 from dlbd_lib.grad import Grad, as_grad
+from dlbd_lib.grad_mode import (
+    _Mode,
+    detect_anomaly,
+    enable_grad,
+    is_anomaly_enabled,
+    is_grad_enabled,
+    no_grad,
+    set_detect_anomaly,
+    set_grad_enabled,
+)
 from dlbd_lib.tensor_methods import TensorMethods
 
 __all__ = [
@@ -42,107 +52,6 @@ __all__ = [
     "set_detect_anomaly",
     "is_anomaly_enabled",
 ]
-
-
-class _Mode:
-    """Global switches: is the graph being recorded, are NaN/inf checks on."""
-
-    grad_enabled = True
-    anomaly = False
-
-
-def is_grad_enabled() -> bool:
-    """True when operations record the graph for backward()."""
-    return _Mode.grad_enabled
-
-
-class set_grad_enabled(contextlib.ContextDecorator):
-    """Context manager / decorator that turns graph recording on or off."""
-
-    def __init__(self, mode: bool) -> None:
-        self.mode = bool(mode)
-        self.prev = _Mode.grad_enabled
-        _Mode.grad_enabled = self.mode  # like torch, it also acts as a plain function call
-
-    def __call__(self, func: Any) -> Any:
-        _Mode.grad_enabled = self.prev  # used as a decorator: switch only while func runs
-        return super().__call__(func)
-
-    def _recreate_cm(self) -> set_grad_enabled:
-        return set_grad_enabled(self.mode)  # each decorated call restores the mode it found
-
-    def __enter__(self) -> None:
-        _Mode.grad_enabled = self.mode
-
-    def __exit__(self, *exc: object) -> None:
-        _Mode.grad_enabled = self.prev
-
-
-class no_grad(contextlib.ContextDecorator):
-    """Context manager / decorator: inside it no graph is recorded (evaluation, updates)."""
-
-    def _recreate_cm(self) -> no_grad:
-        return no_grad()  # a fresh one per decorated call, so recursion restores correctly
-
-    def __enter__(self) -> None:
-        self.prev = _Mode.grad_enabled
-        _Mode.grad_enabled = False
-
-    def __exit__(self, *exc: object) -> None:
-        _Mode.grad_enabled = self.prev
-
-
-class enable_grad(contextlib.ContextDecorator):
-    """Context manager / decorator: record the graph even inside no_grad()."""
-
-    def _recreate_cm(self) -> enable_grad:
-        return enable_grad()  # a fresh one per decorated call, so recursion restores correctly
-
-    def __enter__(self) -> None:
-        self.prev = _Mode.grad_enabled
-        _Mode.grad_enabled = True
-
-    def __exit__(self, *exc: object) -> None:
-        _Mode.grad_enabled = self.prev
-
-
-def is_anomaly_enabled() -> bool:
-    """True when every forward output and backward gradient is checked for NaN/inf."""
-    return _Mode.anomaly
-
-
-def set_detect_anomaly(mode: bool) -> None:
-    """Turn NaN/inf checking on or off globally."""
-    _Mode.anomaly = bool(mode)
-
-
-@contextlib.contextmanager
-def detect_anomaly() -> Iterator[None]:
-    """Context manager: raise AnomalyError naming the op that first produced NaN or inf."""
-    prev = _Mode.anomaly
-    _Mode.anomaly = True
-    try:
-        yield
-    finally:
-        _Mode.anomaly = prev
-
-
-def unbroadcast(grad: np.ndarray, shape: tuple) -> np.ndarray:
-    """Sum `grad` over the dimensions that broadcasting added or stretched, back to `shape`.
-
-    grad: any shape that `shape` broadcasts to. Returns an array of exactly `shape`.
-    """
-    if grad.shape == shape:
-        return grad
-    extra = grad.ndim - len(shape)
-    if extra > 0:
-        grad = grad.sum(axis=tuple(range(extra)))
-    axes = tuple(i for i, n in enumerate(shape) if n == 1 and grad.shape[i] != 1)
-    if axes:
-        grad = grad.sum(axis=axes, keepdims=True)
-    if grad.shape != shape:
-        grad = np.broadcast_to(grad, shape) if grad.size == 1 else grad.reshape(shape)
-    return grad
 
 
 def _is_float(dtype: np.dtype) -> bool:
@@ -439,80 +348,7 @@ class Tensor(TensorMethods):
                     f"backward(): gradient has shape {fmt_shape(seed.shape)} but the tensor "
                     f"has shape {fmt_shape(self.shape)}"
                 )
-        _run_backward(self, seed)
-
-
-def _topological_order(root: Tensor) -> list[Tensor]:
-    """Tensors that need a gradient, each after all of its inputs (iterative DFS)."""
-    order: list[Tensor] = []
-    visited: set[int] = set()
-    stack: list[tuple[Tensor, bool]] = [(root, False)]
-    while stack:
-        node, expanded = stack.pop()
-        if expanded:
-            order.append(node)
-            continue
-        if id(node) in visited:
-            continue
-        visited.add(id(node))
-        stack.append((node, True))
-        ctx = node._ctx
-        if ctx is not None:
-            for inp in ctx.inputs:
-                if isinstance(inp, Tensor) and inp._requires_grad and id(inp) not in visited:
-                    stack.append((inp, False))
-    return order
-
-
-def _store_grad(t: Tensor, g: np.ndarray, handed: set[int]) -> None:
-    """Accumulate g into t.grad without ever aliasing an array given to another tensor."""
-    if t._grad is None:
-        if (not isinstance(g, np.ndarray) or id(g) in handed or not g.flags.owndata
-                or not g.flags.writeable):
-            g = np.array(g)  # a copy, and an array even when numpy handed back a scalar
-        handed.add(id(g))
-        t._grad = g.view(Grad)
-    else:
-        t._grad = np.asarray(t._grad + g).view(Grad)
-
-
-def _run_backward(root: Tensor, seed: np.ndarray) -> None:
-    order = _topological_order(root)
-    grads: dict[int, np.ndarray] = {id(root): seed}
-    handed: set[int] = {id(seed)}
-    anomaly = _Mode.anomaly
-    for node in reversed(order):
-        g = grads.pop(id(node), None)
-        if g is None:
-            continue
-        fn = node._ctx
-        if fn is None or node._retain:
-            _store_grad(node, g, handed)
-            if fn is None:
-                continue
-        for inp, version in zip(fn.inputs, fn.versions):
-            if isinstance(inp, Tensor) and inp._version != version:
-                __tracebackhide__ = True  # noqa: F841 - IPython hides this engine frame
-                raise GradError(
-                    f"a tensor of shape {fmt_shape(inp.shape)} used by {fn.name} was "
-                    "modified in place after the forward pass; its gradient would be wrong. "
-                    "Recompute the forward pass after changing parameters."
-                )
-        in_grads = fn.backward(g)
-        if not isinstance(in_grads, tuple):
-            in_grads = (in_grads,)
-        for inp, needs, ig in zip(fn.inputs, fn.needs_grad, in_grads):
-            if not needs or ig is None:
-                continue
-            if ig.shape != inp._data.shape:
-                ig = unbroadcast(ig, inp._data.shape)
-            if ig.dtype != inp._data.dtype:
-                ig = ig.astype(inp._data.dtype)
-            if anomaly:
-                _check_finite(fn.name, ig, "gradient")
-            key = id(inp)
-            prev = grads.get(key)
-            grads[key] = ig if prev is None else prev + ig
+        run_backward(self, seed)
 
 
 # The ops need the finished Tensor class, so they are imported last and handed to the
