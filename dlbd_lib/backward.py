@@ -19,7 +19,7 @@ from dlbd_lib.grad_mode import _Mode
 if TYPE_CHECKING:
     from dlbd_lib.tensor import Tensor
 
-__all__ = ["unbroadcast", "run_backward"]
+__all__ = ["unbroadcast"]
 
 
 def unbroadcast(grad: np.ndarray, shape: tuple) -> np.ndarray:
@@ -74,7 +74,7 @@ def _store_grad(t: Tensor, g: np.ndarray, handed: set[int]) -> None:
         t._grad = np.asarray(t._grad + g).view(Grad)
 
 
-def run_backward(root: Tensor, seed: np.ndarray) -> None:
+def _run_backward(root: Tensor, seed: np.ndarray) -> None:
     order = _topological_order(root)
     grads: dict[int, np.ndarray] = {id(root): seed}
     handed: set[int] = {id(seed)}

@@ -18,7 +18,11 @@ from typing import Any
 import numpy as np
 
 from dlbd_lib import tensor_methods
-from dlbd_lib.backward import run_backward, unbroadcast
+from dlbd_lib.backward import (  # noqa: F401 - _topological_order: notebooks 04, 08 read it
+    _run_backward,
+    _topological_order,
+    unbroadcast,
+)
 from dlbd_lib.errors import (
     AnomalyError,
     DimError,
@@ -348,7 +352,7 @@ class Tensor(TensorMethods):
                     f"backward(): gradient has shape {fmt_shape(seed.shape)} but the tensor "
                     f"has shape {fmt_shape(self.shape)}"
                 )
-        run_backward(self, seed)
+        _run_backward(self, seed)
 
 
 # The ops need the finished Tensor class, so they are imported last and handed to the
