@@ -328,3 +328,17 @@ def test_ipython_hides_the_engine_frames_of_a_shape_error():
     assert "tensor_methods.py" not in text and "linalg.py" not in text
     assert "matmul: shapes (2, 3) and (4, 5) are not aligned" in text
     assert sys.exc_info()[0] is None
+
+
+def test_the_values_indices_pair_still_answers_as_its_values_for_older_code():
+    x = dl.tensor([[1.0, 5.0, 3.0], [4.0, 2.0, 6.0]], requires_grad=True)
+    pair = x.max(axis=1)
+    np.testing.assert_array_equal(pair.data, [5.0, 6.0])  # attribute lookups fall back
+    np.testing.assert_array_equal(np.asarray(pair), [5.0, 6.0])
+    assert pair.shape == (2,) and len(pair) == 2 and pair.indices.tolist() == [1, 2]
+    pair.sum().backward()
+    np.testing.assert_array_equal(x.grad, [[0, 1, 0], [0, 0, 1]])
+    import pickle
+
+    again = pickle.loads(pickle.dumps(x.detach().max(1)))
+    assert type(again).__name__ == "max" and again.values.tolist() == [5.0, 6.0]

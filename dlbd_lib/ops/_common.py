@@ -60,8 +60,31 @@ def describe(*xs: Any) -> str:
     return " and ".join(fmt_shape(shape_of(x)) for x in xs)
 
 
-# torch.return_types: a namedtuple with .values and .indices, unpackable as a pair
-return_max = namedtuple("max", ["values", "indices"])
-return_min = namedtuple("min", ["values", "indices"])
-return_sort = namedtuple("sort", ["values", "indices"])
-return_topk = namedtuple("topk", ["values", "indices"])
+class _ValuesIndices:
+    """torch.return_types: a (values, indices) namedtuple, unpackable as a pair.
+
+    For code written before max(dim) returned a pair (`x.max(axis=1).data`), attribute
+    lookups that the pair does not have, and numpy conversion, fall back to `.values`.
+    """
+
+    __slots__ = ()
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("__"):
+            raise AttributeError(name)
+        return getattr(self.values, name)
+
+    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
+        return self.values.__array__(dtype, copy)
+
+
+def _return_type(name: str) -> type:
+    base = namedtuple(name, ["values", "indices"])
+    return type(name, (_ValuesIndices, base), {"__slots__": (), "__module__": __name__,
+                                               "__qualname__": f"return_{name}"})
+
+
+return_max = _return_type("max")
+return_min = _return_type("min")
+return_sort = _return_type("sort")
+return_topk = _return_type("topk")
