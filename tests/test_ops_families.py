@@ -59,6 +59,24 @@ def test_shape_and_indexing_ops(name, dl_fn, th_fn, shapes):
     check_op(shapes, dl_fn, th_fn)
 
 
+def _write_a_column(x, v):
+    h = x * 1.0
+    h[:, 1] = v * 2.0  # a recorded in-place write into a non-leaf, as torch allows
+    return h
+
+
+@pytest.mark.parametrize("name, dl_fn, shapes", [
+    ("torch's index rule", lambda x: x[0, :, [0, 1, 1]], [(2, 3, 4)]),
+    ("ellipsis and mask", lambda x: x[..., Tensor(np.array([True, False, True]))], [(2, 3)]),
+    ("setitem", _write_a_column, [(2, 3), (2,)]),
+])
+def test_indexing_and_setitem_gradients(name, dl_fn, shapes):
+    if name == "ellipsis and mask":
+        check_op(shapes, dl_fn, lambda x: x[..., torch.tensor([True, False, True])])
+    else:
+        check_op(shapes, dl_fn)
+
+
 def test_one_hot_is_int64_as_torch_and_exported_from_nn_functional():
     y = np.array([[0, 2], [1, 1]])
     expected = TF.one_hot(torch.tensor(y), 4).numpy()
