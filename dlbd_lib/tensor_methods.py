@@ -86,8 +86,10 @@ class TensorMethods(TensorOpMethods):
     def to(self, *args: Any, dtype: Any = None, **kwargs: Any) -> Any:
         """to(dtype) casts; to('cpu') / to(device) is a no-op (dlbd_lib runs on the CPU)."""
         for a in args:
-            if not isinstance(a, str) and not hasattr(a, "type"):
-                dtype = a
+            try:
+                dtype = np.dtype(a)  # a dtype: np.float64, dl.float32, "float64"
+            except TypeError:
+                pass  # a device ("cpu", a torch.device): nothing to do
         return self if dtype is None else self.astype(dtype)
 
     def type(self, dtype: Any) -> Any:

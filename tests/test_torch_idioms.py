@@ -155,6 +155,8 @@ def test_torch_method_and_function_spellings():
     assert a.int().dtype == np.int32 and a.long().dtype == np.int64
     assert a.bool().dtype == np.bool_ and a.double().dtype == np.float64
     assert a.int().float().dtype == np.float32
+    assert a.to(np.float64).dtype == np.float64 and a.to("cpu") is a
+    assert a.to("cpu", dl.long).dtype == np.int64 and a.type(dl.double).dtype == np.float64
     c = a.clone()
     c.data[0, 0] = 9
     assert a.data[0, 0] == 1
