@@ -218,6 +218,17 @@ def test_logic_and_integer_operators():
     assert (a // 0.7).dtype == np.float32
     with pytest.raises(TypeError, match="&: needs bool or integer tensors, got dtype float32"):
         a & b
+    for name in ("logical_and", "logical_or", "logical_xor"):
+        np.testing.assert_array_equal(getattr(F, name)(a > 0, b).data,
+                                      getattr(torch, name)(ta > 0, tb).numpy())
+    np.testing.assert_array_equal(F.logical_not(a).data, torch.logical_not(ta).numpy())
+    for mode in ("floor", "trunc"):
+        np.testing.assert_array_equal(a.div(0.7, rounding_mode=mode).data,
+                                      ta.div(0.7, rounding_mode=mode).numpy())
+        ia, ti = dl.tensor([7, -7]), torch.tensor([7, -7])
+        np.testing.assert_array_equal(ia.div(2, rounding_mode=mode).data,
+                                      ti.div(2, rounding_mode=mode).numpy())
+    np.testing.assert_array_equal(F.floor_divide(a, 0.7).data, torch.floor_divide(ta, 0.7).numpy())
 
 
 # ---- numbers and errors issue #12 found wrong ---------------------------------------------
