@@ -22,7 +22,7 @@ IDX = np.array([[0, 2, 1, 2], [1, 0, 0, 2]])  # int64 index for gather / scatter
 
 # ---- shape and indexing ----------------------------------------------------------------------
 @pytest.mark.parametrize("name, dl_fn, th_fn, shapes", [
-    ("pad constant", lambda x: NF.pad(x, (1, 2), value=0.5),
+    ("pad constant", lambda x: F.pad(x, (1, 2), value=0.5),
      lambda x: TF.pad(x, (1, 2), value=0.5), [(2, 3)]),
     ("pad reflect", lambda x: F.pad(x, (2, 1, 1, 2), mode="reflect"),
      lambda x: TF.pad(x, (2, 1, 1, 2), mode="reflect"), [(1, 2, 3, 4)]),
