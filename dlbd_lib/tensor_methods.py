@@ -32,6 +32,9 @@ def _d(x: Any) -> Any:
     return getattr(x, "_data", x)
 
 
+_ARITHMETIC = (np.add, np.subtract, np.multiply, np.divide)  # int x float must not be truncated
+
+
 class Size(int):
     """`t.size`: an int (numpy's element count) that can also be called as torch's size().
 
@@ -135,12 +138,15 @@ class TensorMethods(TensorOpMethods):
                 )
             return None  # a non-leaf in the graph: the caller falls back to a new tensor
         o = _d(other)
+        if ufunc in _ARITHMETIC:
+            result = np.result_type(self._data, o)
+            if ufunc is np.divide and result.kind in "biu":
+                result = np.dtype(np.float32)  # true division of integers gives floats
+            if not np.can_cast(result, self._data.dtype, casting="same_kind"):
+                raise DtypeError(f"{name}: the result ({result}) cannot be stored in a "
+                                 f"{self._data.dtype} tensor in place (torch refuses it too)")
         try:
-            ufunc(self._data, o, out=self._data, casting="same_kind")
-        except np._core._exceptions._UFuncOutputCastingError:  # type: ignore[attr-defined]
-            raise DtypeError(f"{name}: the result of {self._data.dtype} and "
-                             f"{np.result_type(o)} cannot be stored in a "
-                             f"{self._data.dtype} tensor in place") from None
+            ufunc(self._data, o, out=self._data, casting="unsafe")
         except ValueError as err:
             raise ShapeError(f"{name}: cannot update a tensor of shape "
                              f"{fmt_shape(self.shape)} in place with shape "

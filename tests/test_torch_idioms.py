@@ -55,6 +55,16 @@ def test_in_place_ops_under_no_grad_change_the_leaf_itself():
         w.fill_(2.0)
         w.zero_()
     np.testing.assert_array_equal(w.data, [0.0, 0.0])
+    n = dl.arange(3)
+    n += 2
+    n *= 3
+    assert n.tolist() == [6, 9, 12] and n.dtype == np.int64
+    for bad in (lambda: n.__iadd__(1.5), lambda: n.__itruediv__(2)):
+        with pytest.raises(TypeError, match=r"cannot be stored in a int64 tensor in place"):
+            bad()
+    with pytest.raises(ShapeError, match=r"-=: cannot update a tensor of shape \(3,\)"):
+        with dl.no_grad():
+            n -= dl.ones(2, 3, dtype=np.int64)
 
 
 def test_in_place_on_a_leaf_that_requires_grad_outside_no_grad_is_an_error():
