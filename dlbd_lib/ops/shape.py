@@ -221,10 +221,7 @@ def squeeze(x: Any, dim: Any = None, *, axis: Any = None) -> Tensor:
     shape = shape_of(x)
     d = pick_dim(dim, axis)
     dims = norm_dims(d, len(shape), "squeeze")
-    keep = [n for i, n in enumerate(shape) if not (i in dims and n == 1)]
-    if len(keep) == len(shape):
-        return reshape(x, shape) if isinstance(x, Tensor) else Tensor(x)
-    return reshape(x, keep)
+    return reshape(x, [n for i, n in enumerate(shape) if not (i in dims and n == 1)])
 
 
 def cat(tensors: Sequence[Any], dim: int | None = None, *, axis: int | None = None) -> Tensor:
