@@ -7,6 +7,7 @@ from typing import Any
 import numpy as np
 
 from dlbd_lib.errors import DtypeError, ShapeError, fmt_shape
+from dlbd_lib.grad_mode import is_grad_enabled
 from dlbd_lib.ops._common import norm_dim, shape_of
 from dlbd_lib.tensor import Function, Tensor
 
@@ -164,8 +165,6 @@ def getitem(x: Any, index: Any) -> Tensor:
 
 def setitem_(x: Tensor, index: Any, value: Any) -> None:
     """x[index] = value, in place (differentiable in value and in the rest of x)."""
-    from dlbd_lib.tensor import is_grad_enabled
-
     steps = torch_index(index)
     v = getattr(value, "_data", value)
     needs = is_grad_enabled() and (x._requires_grad or getattr(value, "_requires_grad", False))
