@@ -294,6 +294,7 @@ def test_zero_dim_and_size_zero_tensors_behave_as_in_torch():
     s = dl.tensor(3.0, requires_grad=True)
     assert s.sum(0).item() == 3.0 and s.sum(-1).item() == 3.0 and s.squeeze(-1).shape == ()
     assert s.mean(0).shape == () and s.unsqueeze(-1).shape == (1,)
+    assert s.softmax(0).item() == 1.0 and F.log_softmax(s, dim=-1).item() == 0.0
     for lib in (dl, torch):
         z = lib.zeros(0, 3, requires_grad=True)
         w = lib.ones(3, 4, requires_grad=True)

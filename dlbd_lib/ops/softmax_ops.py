@@ -37,9 +37,11 @@ class Softmax(Function):
         return (s * (g - (g * s).sum(axis=self.axis, keepdims=True)),)
 
 
-def _dim(x: Any, dim: Any, axis: Any, op: str) -> int:
+def _dim(x: Any, dim: Any, axis: Any, op: str) -> int | None:
     d = pick_dim(dim, axis)
-    return norm_dim(-1 if d is None else d, len(shape_of(x)), op)
+    ndim = len(shape_of(x))
+    d = norm_dim(-1 if d is None else d, ndim, op)
+    return d if ndim else None  # a 0-d tensor: over its one element, as torch
 
 
 def softmax(x: Any, dim: int | None = None, *, axis: int | None = None,
