@@ -46,31 +46,81 @@ def ones(*size: Any, dtype: Any = np.float32, requires_grad: bool = False) -> Te
     return Tensor(np.ones(_shape(size), dtype=dtype), requires_grad=requires_grad)
 
 
-def full(size: Any, fill_value: float, dtype: Any = np.float32,
-         requires_grad: bool = False) -> Tensor:
-    """A tensor of `size` filled with `fill_value`."""
+def _fill_dtype(value: Any) -> Any:
+    """torch's default dtype for a fill value: bool, int64 for ints, float32 for floats."""
+    if isinstance(value, (bool, np.bool_)):
+        return np.bool_
+    if isinstance(value, (int, np.integer)):
+        return np.int64
+    return np.float32
+
+
+def full(size: Any, fill_value: Any, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+    """A tensor of `size` filled with `fill_value`; an int fill gives int64, as in torch."""
+    dtype = _fill_dtype(fill_value) if dtype is None else dtype
     return Tensor(np.full(_shape((size,)), fill_value, dtype=dtype),
                   requires_grad=requires_grad)
 
 
-def zeros_like(t: Tensor, requires_grad: bool = False) -> Tensor:
-    """Zeros with t's shape and dtype."""
-    return Tensor(np.zeros_like(np.asarray(t)), requires_grad=requires_grad)
+def _like(t: Any, dtype: Any) -> tuple:
+    arr = np.asarray(getattr(t, "_data", t))
+    return arr.shape, (arr.dtype if dtype is None else dtype)
 
 
-def ones_like(t: Tensor, requires_grad: bool = False) -> Tensor:
-    """Ones with t's shape and dtype."""
-    return Tensor(np.ones_like(np.asarray(t)), requires_grad=requires_grad)
+def zeros_like(t: Any, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+    """Zeros with t's shape and dtype (or `dtype`)."""
+    shape, dt = _like(t, dtype)
+    return Tensor(np.zeros(shape, dt), requires_grad=requires_grad)
 
 
-def arange(start: float, end: float | None = None, step: float = 1, dtype: Any = None) -> Tensor:
-    """Evenly spaced values in [start, end); integers stay int64."""
+def ones_like(t: Any, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+    """Ones with t's shape and dtype (or `dtype`)."""
+    shape, dt = _like(t, dtype)
+    return Tensor(np.ones(shape, dt), requires_grad=requires_grad)
+
+
+def full_like(t: Any, fill_value: Any, dtype: Any = None,
+              requires_grad: bool = False) -> Tensor:
+    """`fill_value` everywhere, with t's shape and dtype (or `dtype`)."""
+    shape, dt = _like(t, dtype)
+    return Tensor(np.full(shape, fill_value, dt), requires_grad=requires_grad)
+
+
+def empty(*size: Any, dtype: Any = np.float32, requires_grad: bool = False) -> Tensor:
+    """An uninitialised tensor in torch; here zeros, so results never depend on garbage."""
+    return zeros(*size, dtype=dtype, requires_grad=requires_grad)
+
+
+def eye(n: int, m: int | None = None, dtype: Any = np.float32,
+        requires_grad: bool = False) -> Tensor:
+    """The (n, m) identity matrix (m = n by default)."""
+    return Tensor(np.eye(n, m, dtype=dtype), requires_grad=requires_grad)
+
+
+def linspace(start: float, end: float, steps: int, dtype: Any = np.float32,
+             requires_grad: bool = False) -> Tensor:
+    """`steps` evenly spaced values from start to end, both included."""
+    return Tensor(np.linspace(start, end, steps).astype(dtype), requires_grad=requires_grad)
+
+
+def from_numpy(arr: np.ndarray) -> Tensor:
+    """A tensor sharing arr's memory and keeping its dtype (float64 stays float64)."""
+    if not isinstance(arr, np.ndarray):
+        raise TypeError(f"from_numpy() expects a numpy array, got {type(arr).__name__}")
+    return Tensor(arr)
+
+
+def arange(start: float, end: float | None = None, step: float = 1, dtype: Any = None,
+           requires_grad: bool = False) -> Tensor:
+    """Evenly spaced values in [start, end); integers give int64, floats float32 (torch)."""
     arr = np.arange(start, end, step) if end is not None else np.arange(start)
     if dtype is not None:
         arr = arr.astype(dtype)
     elif arr.dtype == np.float64:
         arr = arr.astype(np.float32)
-    return Tensor(arr)
+    elif arr.dtype.kind == "i":
+        arr = arr.astype(np.int64)
+    return Tensor(arr, requires_grad=requires_grad)
 
 
 def randn(*size: Any, dtype: Any = np.float32, requires_grad: bool = False) -> Tensor:

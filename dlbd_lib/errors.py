@@ -1,7 +1,8 @@
 """The engine's exceptions: each is also the built-in type a numpy or torch user expects.
 
 `ShapeError` is both a `ValueError` (what numpy raises) and a `RuntimeError` (what torch
-raises), so `except ValueError` and `except RuntimeError` both catch it.
+raises), so `except ValueError` and `except RuntimeError` both catch it. `DimError` (a dim
+or an index out of range) is a `ShapeError` and also an `IndexError`, as in torch.
 """
 
 from __future__ import annotations
@@ -9,6 +10,10 @@ from __future__ import annotations
 
 class ShapeError(ValueError, RuntimeError):
     """Shapes that do not fit together (matmul, broadcasting, a layer's expected input)."""
+
+
+class DimError(ShapeError, IndexError):
+    """A dimension or an index out of range; torch raises IndexError for these."""
 
 
 class DtypeError(TypeError, RuntimeError):

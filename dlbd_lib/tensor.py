@@ -5,19 +5,44 @@ A `Tensor` wraps a numpy array (`.data`) and, when it requires a gradient, remem
 order (found iteratively, so a 20,000-op chain works) and calls each function's
 `backward`, un-broadcasting every input gradient in one place: `unbroadcast`.
 
-The differentiable operations themselves live in `dlbd_lib.functional`; the operator
-methods below (`+`, `@`, `.sum()`, ...) are thin calls into it.
+The differentiable operations themselves live in the package `dlbd_lib.ops` (re-exported
+by `dlbd_lib.functional`); the operators and methods (`+`, `@`, `.sum()`, `-=`, ...) are
+thin calls into it, kept in `dlbd_lib.tensor_methods`.
 """
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
-from dlbd_lib.errors import AnomalyError, DtypeError, GradError, ShapeError, fmt_shape
+from dlbd_lib import tensor_methods
+from dlbd_lib.backward import (  # noqa: F401 - _topological_order: notebooks 04, 08 read it
+    _run_backward,
+    _topological_order,
+    unbroadcast,
+)
+from dlbd_lib.errors import (
+    AnomalyError,
+    DimError,
+    DtypeError,
+    GradError,
+    ShapeError,
+    fmt_shape,
+)
+from dlbd_lib.grad import Grad, as_grad
+from dlbd_lib.grad_mode import (
+    _Mode,
+    detect_anomaly,
+    enable_grad,
+    is_anomaly_enabled,
+    is_grad_enabled,
+    no_grad,
+    set_detect_anomaly,
+    set_grad_enabled,
+)
+from dlbd_lib.tensor_methods import TensorMethods
 
 __all__ = [
     "Tensor",
@@ -31,107 +56,6 @@ __all__ = [
     "set_detect_anomaly",
     "is_anomaly_enabled",
 ]
-
-
-class _Mode:
-    """Global switches: is the graph being recorded, are NaN/inf checks on."""
-
-    grad_enabled = True
-    anomaly = False
-
-
-def is_grad_enabled() -> bool:
-    """True when operations record the graph for backward()."""
-    return _Mode.grad_enabled
-
-
-class set_grad_enabled(contextlib.ContextDecorator):
-    """Context manager / decorator that turns graph recording on or off."""
-
-    def __init__(self, mode: bool) -> None:
-        self.mode = bool(mode)
-        self.prev = _Mode.grad_enabled
-        _Mode.grad_enabled = self.mode  # like torch, it also acts as a plain function call
-
-    def __call__(self, func: Any) -> Any:
-        _Mode.grad_enabled = self.prev  # used as a decorator: switch only while func runs
-        return super().__call__(func)
-
-    def _recreate_cm(self) -> set_grad_enabled:
-        return set_grad_enabled(self.mode)  # each decorated call restores the mode it found
-
-    def __enter__(self) -> None:
-        _Mode.grad_enabled = self.mode
-
-    def __exit__(self, *exc: object) -> None:
-        _Mode.grad_enabled = self.prev
-
-
-class no_grad(contextlib.ContextDecorator):
-    """Context manager / decorator: inside it no graph is recorded (evaluation, updates)."""
-
-    def _recreate_cm(self) -> no_grad:
-        return no_grad()  # a fresh one per decorated call, so recursion restores correctly
-
-    def __enter__(self) -> None:
-        self.prev = _Mode.grad_enabled
-        _Mode.grad_enabled = False
-
-    def __exit__(self, *exc: object) -> None:
-        _Mode.grad_enabled = self.prev
-
-
-class enable_grad(contextlib.ContextDecorator):
-    """Context manager / decorator: record the graph even inside no_grad()."""
-
-    def _recreate_cm(self) -> enable_grad:
-        return enable_grad()  # a fresh one per decorated call, so recursion restores correctly
-
-    def __enter__(self) -> None:
-        self.prev = _Mode.grad_enabled
-        _Mode.grad_enabled = True
-
-    def __exit__(self, *exc: object) -> None:
-        _Mode.grad_enabled = self.prev
-
-
-def is_anomaly_enabled() -> bool:
-    """True when every forward output and backward gradient is checked for NaN/inf."""
-    return _Mode.anomaly
-
-
-def set_detect_anomaly(mode: bool) -> None:
-    """Turn NaN/inf checking on or off globally."""
-    _Mode.anomaly = bool(mode)
-
-
-@contextlib.contextmanager
-def detect_anomaly() -> Iterator[None]:
-    """Context manager: raise AnomalyError naming the op that first produced NaN or inf."""
-    prev = _Mode.anomaly
-    _Mode.anomaly = True
-    try:
-        yield
-    finally:
-        _Mode.anomaly = prev
-
-
-def unbroadcast(grad: np.ndarray, shape: tuple) -> np.ndarray:
-    """Sum `grad` over the dimensions that broadcasting added or stretched, back to `shape`.
-
-    grad: any shape that `shape` broadcasts to. Returns an array of exactly `shape`.
-    """
-    if grad.shape == shape:
-        return grad
-    extra = grad.ndim - len(shape)
-    if extra > 0:
-        grad = grad.sum(axis=tuple(range(extra)))
-    axes = tuple(i for i, n in enumerate(shape) if n == 1 and grad.shape[i] != 1)
-    if axes:
-        grad = grad.sum(axis=axes, keepdims=True)
-    if grad.shape != shape:
-        grad = np.broadcast_to(grad, shape) if grad.size == 1 else grad.reshape(shape)
-    return grad
 
 
 def _is_float(dtype: np.dtype) -> bool:
@@ -199,8 +123,12 @@ class Function:
         try:
             out = fn.forward(*arrays, **kwargs)
         except (ValueError, IndexError) as err:
-            if isinstance(err, ShapeError):
-                raise
+            __tracebackhide__ = True  # noqa: F841 - IPython hides this engine frame
+            if isinstance(err, (ShapeError, DimError)):
+                raise err.with_traceback(None) from None  # the op's own message; end here
+            if isinstance(err, IndexError):
+                shapes = " and ".join(fmt_shape(np.shape(_data(a))) for a in args)
+                raise DimError(f"{fn.name.lower()} on shape {shapes}: {err}") from None
             raise fn.shape_error(args, err) from None
         if not isinstance(out, np.ndarray):
             out = np.asarray(out)  # numpy gives scalars for 0-d inputs; .data is always an array
@@ -248,21 +176,23 @@ def _as_array(data: Any, dtype: Any = None) -> np.ndarray:
     return arr
 
 
-class Tensor:
+class Tensor(TensorMethods):
     """An n-dimensional array that can record operations for automatic differentiation.
 
     data: array-like; Python floats become float32 (like torch), a float64 numpy array
-    stays float64, integer data stays integer. `.grad` is a numpy array of `.data`'s shape.
+    stays float64, integer data stays integer. `.grad` is a numpy array of `.data`'s shape
+    (a `dlbd_lib.grad.Grad`, which adds torch's `zero_()`, `fill_()`, ...), or None.
+    The operators and methods (`+`, `@`, `.sum()`, in-place `-=`, ...) are in TensorMethods.
     """
 
-    __slots__ = ("_data", "grad", "_requires_grad", "_ctx", "_version", "_retain", "name",
+    __slots__ = ("_data", "_grad", "_requires_grad", "_ctx", "_version", "_retain", "name",
                  "__weakref__")
     __array_ufunc__ = None  # ndarray (op) Tensor defers to Tensor's reflected operator
 
     def __init__(self, data: Any, requires_grad: bool = False, dtype: Any = None,
                  name: str | None = None) -> None:
         self._data = _as_array(data, dtype)
-        self.grad: np.ndarray | None = None
+        self._grad: Grad | None = None
         self._ctx: Function | None = None
         self._version = 0
         self._retain = False
@@ -276,7 +206,7 @@ class Tensor:
         """Fast constructor for op outputs: no conversion, no checks."""
         t = object.__new__(cls)
         t._data = data
-        t.grad = None
+        t._grad = None
         t._requires_grad = requires_grad
         t._ctx = None
         t._version = 0
@@ -295,6 +225,15 @@ class Tensor:
         self._data = _as_array(value)  # same rules as the constructor: Python floats -> float32
         self._version += 1
 
+    @property
+    def grad(self) -> Grad | None:
+        """The accumulated gradient: a numpy array (Grad) of this tensor's shape, or None."""
+        return self._grad
+
+    @grad.setter
+    def grad(self, value: Any) -> None:
+        self._grad = as_grad(value)  # w.grad = None, or any array of the right shape
+
     def _bump_version(self) -> None:
         """Record that `.data` was changed in place (optimizers call this)."""
         self._version += 1
@@ -310,10 +249,6 @@ class Tensor:
     @property
     def ndim(self) -> int:
         return self._data.ndim
-
-    @property
-    def size(self) -> int:
-        return self._data.size
 
     @property
     def requires_grad(self) -> bool:
@@ -336,23 +271,6 @@ class Tensor:
         """The Function that produced this tensor, or None for a leaf."""
         return self._ctx
 
-    def dim(self) -> int:
-        return self._data.ndim
-
-    def numel(self) -> int:
-        return self._data.size
-
-    def __len__(self) -> int:
-        if self._data.ndim == 0:
-            raise TypeError("len() of a 0-d tensor")
-        return len(self._data)
-
-    def __iter__(self) -> Iterator[Tensor]:
-        """The sub-tensors along the first dimension, as torch iterates (and unpacks)."""
-        if self._data.ndim == 0:
-            raise TypeError("iteration over a 0-d tensor")
-        return (self[i] for i in range(self._data.shape[0]))
-
     def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
         if copy:
             return np.array(self._data, dtype=dtype, copy=True)  # np.array(t) must not alias
@@ -369,9 +287,6 @@ class Tensor:
                 f"item() needs a tensor with one element, got shape {fmt_shape(self.shape)}"
             )
         return self._data.item()
-
-    def tolist(self) -> Any:
-        return self._data.tolist()
 
     def detach(self) -> Tensor:
         """A tensor sharing the same data, cut from the graph (requires_grad=False)."""
@@ -395,25 +310,6 @@ class Tensor:
             raise GradError("retain_grad() on a tensor that does not require grad")
         self._retain = True
 
-    def zero_grad(self) -> None:
-        self.grad = None
-
-    def astype(self, dtype: Any) -> Tensor:
-        """Cast to `dtype`; differentiable between floating dtypes."""
-        return functional.cast(self, np.dtype(dtype))
-
-    def float(self) -> Tensor:
-        return self.astype(np.float32)
-
-    def double(self) -> Tensor:
-        return self.astype(np.float64)
-
-    def long(self) -> Tensor:
-        return self.astype(np.int64)
-
-    def to(self, dtype: Any) -> Tensor:
-        return self.astype(dtype)
-
     def __repr__(self) -> str:
         body = np.array2string(self._data, separator=", ", prefix="tensor(", precision=4)
         extras = []
@@ -435,6 +331,7 @@ class Tensor:
         one-element tensor. The graph is kept, so calling backward() again adds the same
         gradients again, as torch does with retain_graph=True.
         """
+        __tracebackhide__ = True  # noqa: F841 - IPython hides this engine frame
         if not self.requires_grad:
             raise GradError(
                 "backward() on a tensor that does not require grad: no input had "
@@ -457,247 +354,9 @@ class Tensor:
                 )
         _run_backward(self, seed)
 
-    # ---- operators (the ops live in dlbd_lib.functional) ------------------------------
-    def __add__(self, other: Any) -> Tensor:
-        return functional.add(self, other)
 
-    def __radd__(self, other: Any) -> Tensor:
-        return functional.add(other, self)
+# The ops need the finished Tensor class, so they are imported last and handed to the
+# methods' module (which the class above needed first).
+from dlbd_lib import ops  # noqa: E402
 
-    def __sub__(self, other: Any) -> Tensor:
-        return functional.sub(self, other)
-
-    def __rsub__(self, other: Any) -> Tensor:
-        return functional.sub(other, self)
-
-    def __mul__(self, other: Any) -> Tensor:
-        return functional.mul(self, other)
-
-    def __rmul__(self, other: Any) -> Tensor:
-        return functional.mul(other, self)
-
-    def __truediv__(self, other: Any) -> Tensor:
-        return functional.div(self, other)
-
-    def __rtruediv__(self, other: Any) -> Tensor:
-        return functional.div(other, self)
-
-    def __matmul__(self, other: Any) -> Tensor:
-        return functional.matmul(self, other)
-
-    def __rmatmul__(self, other: Any) -> Tensor:
-        return functional.matmul(other, self)
-
-    def __pow__(self, exponent: Any) -> Tensor:
-        return functional.pow(self, exponent)
-
-    def __rpow__(self, base: Any) -> Tensor:
-        return functional.pow(base, self)
-
-    def __neg__(self) -> Tensor:
-        return functional.neg(self)
-
-    def __pos__(self) -> Tensor:
-        return self
-
-    def __abs__(self) -> Tensor:
-        return functional.abs(self)
-
-    def __getitem__(self, index: Any) -> Tensor:
-        return functional.getitem(self, index)
-
-    # comparisons give boolean tensors outside the graph, as in torch
-    def __eq__(self, other: Any) -> Tensor:  # type: ignore[override]
-        return Tensor._make(np.asarray(self._data == _data(other)), False)
-
-    def __ne__(self, other: Any) -> Tensor:  # type: ignore[override]
-        return Tensor._make(np.asarray(self._data != _data(other)), False)
-
-    def __lt__(self, other: Any) -> Tensor:
-        return Tensor._make(np.asarray(self._data < _data(other)), False)
-
-    def __le__(self, other: Any) -> Tensor:
-        return Tensor._make(np.asarray(self._data <= _data(other)), False)
-
-    def __gt__(self, other: Any) -> Tensor:
-        return Tensor._make(np.asarray(self._data > _data(other)), False)
-
-    def __ge__(self, other: Any) -> Tensor:
-        return Tensor._make(np.asarray(self._data >= _data(other)), False)
-
-    def __bool__(self) -> bool:
-        if self._data.size != 1:
-            raise ShapeError(
-                f"the truth value of a tensor of shape {fmt_shape(self.shape)} is ambiguous"
-            )
-        return bool(self._data)
-
-    def __float__(self) -> float:
-        return float(self.item())
-
-    def __int__(self) -> int:
-        return int(self.item())
-
-    # ---- methods -----------------------------------------------------------------------
-    def sum(self, axis: Any = None, keepdims: bool = False) -> Tensor:
-        return functional.sum(self, axis=axis, keepdims=keepdims)
-
-    def mean(self, axis: Any = None, keepdims: bool = False) -> Tensor:
-        return functional.mean(self, axis=axis, keepdims=keepdims)
-
-    def var(self, axis: Any = None, keepdims: bool = False, unbiased: bool = True) -> Tensor:
-        return functional.var(self, axis=axis, keepdims=keepdims, unbiased=unbiased)
-
-    def max(self, axis: Any = None, keepdims: bool = False) -> Tensor:
-        return functional.max(self, axis=axis, keepdims=keepdims)
-
-    def min(self, axis: Any = None, keepdims: bool = False) -> Tensor:
-        return functional.min(self, axis=axis, keepdims=keepdims)
-
-    def argmax(self, axis: int | None = None, keepdims: bool = False) -> Tensor:
-        return Tensor._make(np.asarray(self._data.argmax(axis=axis, keepdims=keepdims)), False)
-
-    def argmin(self, axis: int | None = None, keepdims: bool = False) -> Tensor:
-        return Tensor._make(np.asarray(self._data.argmin(axis=axis, keepdims=keepdims)), False)
-
-    def reshape(self, *shape: Any) -> Tensor:
-        if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
-            shape = tuple(shape[0])
-        return functional.reshape(self, shape)
-
-    def view(self, *shape: Any) -> Tensor:
-        return self.reshape(*shape)
-
-    def flatten(self, start_dim: int = 0, end_dim: int = -1) -> Tensor:
-        return functional.flatten(self, start_dim, end_dim)
-
-    def transpose(self, *axes: Any) -> Tensor:
-        """transpose() reverses axes; transpose(a, b) swaps two, as torch does."""
-        if len(axes) == 1 and isinstance(axes[0], (tuple, list)):
-            axes = tuple(axes[0])
-        if len(axes) == 2:
-            return functional.swapaxes(self, axes[0], axes[1])
-        return functional.transpose(self, axes or None)
-
-    def permute(self, *axes: Any) -> Tensor:
-        if len(axes) == 1 and isinstance(axes[0], (tuple, list)):
-            axes = tuple(axes[0])
-        return functional.transpose(self, axes)
-
-    @property
-    def T(self) -> Tensor:
-        return functional.transpose(self, None)
-
-    def unsqueeze(self, axis: int) -> Tensor:
-        return functional.unsqueeze(self, axis)
-
-    def squeeze(self, axis: int | None = None) -> Tensor:
-        return functional.squeeze(self, axis)
-
-    def exp(self) -> Tensor:
-        return functional.exp(self)
-
-    def log(self) -> Tensor:
-        return functional.log(self)
-
-    def sqrt(self) -> Tensor:
-        return functional.sqrt(self)
-
-    def tanh(self) -> Tensor:
-        return functional.tanh(self)
-
-    def sigmoid(self) -> Tensor:
-        return functional.sigmoid(self)
-
-    def relu(self) -> Tensor:
-        return functional.relu(self)
-
-    def abs(self) -> Tensor:
-        return functional.abs(self)
-
-    def clip(self, min: float | None = None, max: float | None = None) -> Tensor:
-        return functional.clip(self, min, max)
-
-    clamp = clip
-
-    def softmax(self, axis: int = -1) -> Tensor:
-        return functional.softmax(self, axis)
-
-    def log_softmax(self, axis: int = -1) -> Tensor:
-        return functional.log_softmax(self, axis)
-
-
-def _topological_order(root: Tensor) -> list[Tensor]:
-    """Tensors that need a gradient, each after all of its inputs (iterative DFS)."""
-    order: list[Tensor] = []
-    visited: set[int] = set()
-    stack: list[tuple[Tensor, bool]] = [(root, False)]
-    while stack:
-        node, expanded = stack.pop()
-        if expanded:
-            order.append(node)
-            continue
-        if id(node) in visited:
-            continue
-        visited.add(id(node))
-        stack.append((node, True))
-        ctx = node._ctx
-        if ctx is not None:
-            for inp in ctx.inputs:
-                if isinstance(inp, Tensor) and inp._requires_grad and id(inp) not in visited:
-                    stack.append((inp, False))
-    return order
-
-
-def _store_grad(t: Tensor, g: np.ndarray, handed: set[int]) -> None:
-    """Accumulate g into t.grad without ever aliasing an array given to another tensor."""
-    if t.grad is None:
-        if (not isinstance(g, np.ndarray) or id(g) in handed or not g.flags.owndata
-                or not g.flags.writeable):
-            g = np.array(g)  # a copy, and an array even when numpy handed back a scalar
-        handed.add(id(g))
-        t.grad = g
-    else:
-        t.grad = np.asarray(t.grad + g)
-
-
-def _run_backward(root: Tensor, seed: np.ndarray) -> None:
-    order = _topological_order(root)
-    grads: dict[int, np.ndarray] = {id(root): seed}
-    handed: set[int] = {id(seed)}
-    anomaly = _Mode.anomaly
-    for node in reversed(order):
-        g = grads.pop(id(node), None)
-        if g is None:
-            continue
-        fn = node._ctx
-        if fn is None or node._retain:
-            _store_grad(node, g, handed)
-            if fn is None:
-                continue
-        for inp, version in zip(fn.inputs, fn.versions):
-            if isinstance(inp, Tensor) and inp._version != version:
-                raise GradError(
-                    f"a tensor of shape {fmt_shape(inp.shape)} used by {fn.name} was "
-                    "modified in place after the forward pass; its gradient would be wrong. "
-                    "Recompute the forward pass after changing parameters."
-                )
-        in_grads = fn.backward(g)
-        if not isinstance(in_grads, tuple):
-            in_grads = (in_grads,)
-        for inp, needs, ig in zip(fn.inputs, fn.needs_grad, in_grads):
-            if not needs or ig is None:
-                continue
-            if ig.shape != inp._data.shape:
-                ig = unbroadcast(ig, inp._data.shape)
-            if ig.dtype != inp._data.dtype:
-                ig = ig.astype(inp._data.dtype)
-            if anomaly:
-                _check_finite(fn.name, ig, "gradient")
-            key = id(inp)
-            prev = grads.get(key)
-            grads[key] = ig if prev is None else prev + ig
-
-
-# The ops need the finished Tensor class, so they are imported last.
-from dlbd_lib import functional  # noqa: E402
+tensor_methods.bind_ops(ops, is_grad_enabled)

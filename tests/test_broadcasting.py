@@ -21,7 +21,9 @@ MATMUL_SHAPES = mutually_broadcastable_shapes(signature=np.matmul.signature, min
                                               max_dims=2, min_side=1, max_side=4)
 DTYPES = st.sampled_from([np.float32, np.float64])
 OPS = {"add": (F.add, torch.add), "sub": (F.sub, torch.sub), "mul": (F.mul, torch.mul),
-       "div": (F.div, torch.div)}
+       "div": (F.div, torch.div), "maximum": (F.maximum, torch.maximum),
+       "minimum": (F.minimum, torch.minimum), "remainder": (F.remainder, torch.remainder),
+       "max(a, b)": (F.max, torch.max)}
 
 
 def run_both(dl_fn, th_fn, shapes, dtype, seed):
@@ -55,6 +57,16 @@ def test_three_broadcast_operands_with_reuse(shapes, dtype, seed):
     """a*b + c/a - b: each input used twice, three shapes broadcast together."""
     run_both(lambda a, b, c: a * b + c / a - b, lambda a, b, c: a * b + c / a - b,
              shapes.input_shapes, dtype, seed)
+
+
+@SETTINGS
+@given(shapes=TRIPLES, dtype=DTYPES, seed=st.integers(0, 2**16))
+def test_where_broadcasts_condition_and_both_branches_like_torch(shapes, dtype, seed):
+    cond_shape, a_shape, b_shape = shapes.input_shapes
+    cond = np.asarray(np.random.default_rng(seed).random(cond_shape) > 0.5)
+    run_both(lambda a, b: F.where(Tensor(cond), a, b),
+             lambda a, b: torch.where(torch.from_numpy(cond), a, b), [a_shape, b_shape], dtype,
+             seed)
 
 
 @SETTINGS

@@ -88,18 +88,22 @@ def test_cat_and_stack_errors():
     lambda x: x.var(axis=9),
 ])
 def test_axis_out_of_range(call):
-    with pytest.raises(ShapeError, match="axis -?\\d+ is out of range"):
+    with pytest.raises(ShapeError, match="dim -?\\d+ is out of range"):
         call(ones(2, 3))
+    with pytest.raises(IndexError, match="dim -?\\d+ is out of range for a tensor with 2 dim"):
+        call(ones(2, 3))  # torch's type: IndexError
 
 
 def test_transpose_needs_a_permutation():
-    with pytest.raises(ShapeError, match=r"axes \(0, 0, 1\) are not a permutation .*\(2, 3, 4\)"):
+    with pytest.raises(ShapeError, match=r"dims \(0, 0, 1\) are not a permutation .*\(2, 3, 4\)"):
         ones(2, 3, 4).permute(0, 0, 1)
 
 
 def test_index_out_of_range_names_the_shape():
     with pytest.raises(ShapeError, match=r"getitem.*\(3, 2\).*index 5 is out of bounds"):
         ones(3, 2)[5]
+    with pytest.raises(IndexError, match=r"index 5 is out of bounds"):
+        ones(3, 2)[5]  # torch's type
 
 
 def test_item_bool_len_on_the_wrong_shapes():

@@ -182,16 +182,27 @@ def test_sum_mean(shape, axis, keepdims):
 @pytest.mark.parametrize("shape, axis", REDUCE_CASES, ids=str)
 def test_max_min(shape, axis, keepdims):
     dims = _dims(axis, len(shape))  # distinct random floats: no ties
-    check_op([shape], lambda x: x.max(axis=axis, keepdims=keepdims),
+    check_op([shape], lambda x: x.amax(axis=axis, keepdims=keepdims),
              lambda x: x.amax(dim=dims, keepdim=keepdims))
-    check_op([shape], lambda x: F.min(x, axis=axis, keepdims=keepdims),
+    check_op([shape], lambda x: F.amin(x, axis=axis, keepdims=keepdims),
              lambda x: x.amin(dim=dims, keepdim=keepdims))
+    if isinstance(axis, int):  # torch's max(dim): (values, indices)
+        for name in ("max", "min"):
+            check_op([shape], lambda x, n=name: getattr(x, n)(axis, keepdims).values)
+            check_op([shape], lambda x, n=name: getattr(F, n)(x, dim=axis, keepdim=keepdims)[0],
+                     lambda x, n=name: getattr(torch, n)(x, dim=axis, keepdim=keepdims)[0])
+            d = getattr(Tensor(make_inputs([shape], np.float32)[0]), name)(axis, keepdims)
+            t = getattr(torch.tensor(make_inputs([shape], np.float32)[0]), name)(axis, keepdims)
+            np.testing.assert_array_equal(d.indices.data, t.indices.numpy())
+            assert d.indices.dtype == np.int64
+    elif axis is None:  # max() of everything: one value
+        check_op([shape], lambda x: x.max(), lambda x: x.max())
 
 
 def test_max_ties_share_the_gradient_like_amax():
     x = np.array([[1.0, 3.0, 3.0, 2.0], [5.0, 5.0, 5.0, 5.0]], np.float32)
     d, t = Tensor(x, requires_grad=True), torch.tensor(x, requires_grad=True)
-    d.max(axis=1).sum().backward()
+    d.amax(axis=1).sum().backward()
     t.amax(dim=1).sum().backward()
     np.testing.assert_allclose(d.grad, [[0, 0.5, 0.5, 0], [0.25] * 4])
     np.testing.assert_allclose(d.grad, t.grad.numpy())

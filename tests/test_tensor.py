@@ -369,8 +369,11 @@ def test_gradients_never_alias_each_other_or_the_seed():
     seed[:] = 0
     np.testing.assert_array_equal(b.grad, [1.0, 2.0, 3.0])
     c = Tensor(np.ones((2, 3)), requires_grad=True)
-    c.reshape(6).backward(np.arange(6.0))
-    assert c.grad.flags.writeable and c.grad.flags.owndata
+    seed6 = np.arange(6.0)
+    c.reshape(6).backward(seed6)
+    assert c.grad.flags.writeable and not np.shares_memory(c.grad, seed6)
+    base = c.grad if c.grad.base is None else c.grad.base  # a Grad is a view of its array
+    assert base.flags.owndata
 
 
 def test_only_inputs_that_require_grad_get_a_gradient():
