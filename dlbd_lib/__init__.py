@@ -7,6 +7,7 @@ torch's names so every piece can be checked against PyTorch.
 
 from dlbd_lib import functional
 from dlbd_lib._allocator import tune_allocator
+from dlbd_lib._parallel import get_num_threads, set_num_threads
 from dlbd_lib.creation import (
     arange,
     full,
@@ -53,7 +54,7 @@ __all__ = [
     "set_grad_enabled", "is_grad_enabled", "detect_anomaly", "set_detect_anomaly",
     "is_anomaly_enabled", "tensor", "zeros", "ones", "zeros_like", "ones_like", "full",
     "arange", "randn", "rand", "manual_seed", "cat", "stack", "where", "ShapeError",
-    "DtypeError", "GradError", "AnomalyError",
+    "DtypeError", "GradError", "AnomalyError", "get_num_threads", "set_num_threads",
 ]
 
 tune_allocator()

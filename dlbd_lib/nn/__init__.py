@@ -8,7 +8,7 @@ loads into the matching dlbd model and back (see dlbd_lib.torch_bridge).
 from dlbd_lib.nn import functional, init, utils
 from dlbd_lib.nn.activation import GELU, LeakyReLU, LogSoftmax, ReLU, Sigmoid, Softmax, Tanh
 from dlbd_lib.nn.container import ModuleDict, ModuleList, Sequential
-from dlbd_lib.nn.conv import AvgPool2d, Conv2d, MaxPool2d
+from dlbd_lib.nn.conv import Conv1d, Conv2d, ConvTranspose2d
 from dlbd_lib.nn.dropout import Dropout
 from dlbd_lib.nn.linear import Flatten, Identity, Linear, Unflatten
 from dlbd_lib.nn.loss import (
@@ -21,6 +21,8 @@ from dlbd_lib.nn.loss import (
 )
 from dlbd_lib.nn.module import IncompatibleKeys, Module, Parameter
 from dlbd_lib.nn.normalization import BatchNorm1d, BatchNorm2d, BatchNorm3d, LayerNorm
+from dlbd_lib.nn.pooling import AdaptiveAvgPool2d, AvgPool2d, MaxPool2d
+from dlbd_lib.nn.resize import Upsample
 from dlbd_lib.nn.rnn import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNCell
 from dlbd_lib.nn.sparse import Embedding
 
@@ -30,7 +32,8 @@ __all__ = [
     "ReLU", "LeakyReLU", "Tanh", "Sigmoid", "GELU", "Softmax", "LogSoftmax",
     "Sequential", "ModuleList", "ModuleDict", "Dropout",
     "BatchNorm1d", "BatchNorm2d", "BatchNorm3d", "LayerNorm", "Embedding",
-    "Conv2d", "MaxPool2d", "AvgPool2d",
+    "Conv1d", "Conv2d", "ConvTranspose2d", "MaxPool2d", "AvgPool2d", "AdaptiveAvgPool2d",
+    "Upsample",
     "RNN", "LSTM", "GRU", "RNNCell", "LSTMCell", "GRUCell",
     "MSELoss", "L1Loss", "CrossEntropyLoss", "NLLLoss", "BCEWithLogitsLoss", "BCELoss",
 ]

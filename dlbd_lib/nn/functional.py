@@ -16,14 +16,19 @@ from dlbd_lib import creation
 from dlbd_lib import functional as _F
 from dlbd_lib.errors import DtypeError, ShapeError, fmt_shape
 from dlbd_lib.nn import _ops, loss_ops
-from dlbd_lib.nn.conv_ops import avg_pool2d, conv2d, fold, max_pool2d, unfold
+from dlbd_lib.nn.conv_ops import conv1d, conv2d
+from dlbd_lib.nn.conv_transpose_ops import conv_transpose2d
+from dlbd_lib.nn.fold_ops import fold, unfold
+from dlbd_lib.nn.pool_ops import avg_pool2d, max_pool2d
+from dlbd_lib.nn.resize_ops import adaptive_avg_pool2d, interpolate
 from dlbd_lib.tensor import Tensor, no_grad
 
 __all__ = [
     "relu", "sigmoid", "tanh", "softmax", "log_softmax", "leaky_relu", "gelu", "linear",
     "dropout", "embedding", "one_hot", "batch_norm", "layer_norm", "mse_loss", "l1_loss",
     "cross_entropy", "nll_loss", "binary_cross_entropy_with_logits", "binary_cross_entropy",
-    "IndexOutOfRangeError", "conv2d", "max_pool2d", "avg_pool2d", "unfold", "fold",
+    "IndexOutOfRangeError", "conv1d", "conv2d", "conv_transpose2d", "max_pool2d", "avg_pool2d",
+    "adaptive_avg_pool2d", "interpolate", "unfold", "fold",
 ]
 
 
