@@ -7,12 +7,13 @@ is what the course notebook shows; `Conv2dOp` is the fast version the layers use
 hand-written backward, and the tests check the two against each other and against torch.
 
 How Conv2dOp is fast: the batch is cut into slices that run on the engine's threads
-(`dlbd_lib.set_num_threads`); each slice copies its windows into its rows of one column
-buffer and multiplies them straight into its rows of the output (matmul's `out=`), so the
-output is already NCHW and needs no transpose copy. numpy releases the GIL in the copies
-and in BLAS, so the slices run in parallel. The backward does the same per slice: a
-weight-gradient partial sum, and W^T g added back onto the windows of the input gradient
-(col2im) while that slice's columns are still in cache.
+(`dlbd_lib.set_num_threads`; numpy releases the GIL in copies and BLAS calls), and each
+slice works through chunks of samples whose columns fit in the CPU's L2 cache (~1 MB):
+copy the windows into the chunk's column buffer, multiply straight into the chunk's rows
+of the output (matmul's `out=`, so the output is already NCHW, no transpose copy). The
+columns are not kept: the backward copies them again chunk by chunk, for the weight
+gradient, then reuses the buffer for W^T g and adds it back onto the windows (col2im).
+Copying in cache costs less than writing all columns to memory and reading them back.
 """
 
 from __future__ import annotations
@@ -59,13 +60,6 @@ __all__ = [
 ]
 
 
-# OpenBLAS runs a product with M*N*K up to 4 * 65536 on the calling thread, bigger ones on
-# its own threads. Small per-sample products therefore run inside our batch slices (each
-# slice's thread does its own BLAS call); big ones run once, from the calling thread, so
-# that our threads and BLAS's never oversubscribe the cores.
-_SMALL_GEMM = 4 * 65536
-
-
 def _weight_grad(g: np.ndarray, cols: np.ndarray) -> np.ndarray:
     """sum_n g_n cols_n^T.   g: (B, G, C_out/G, L), cols: (B, G, K/G, L) -> (G, C_out/G, K/G).
 
@@ -83,8 +77,17 @@ def _weight_grad(g: np.ndarray, cols: np.ndarray) -> np.ndarray:
     return acc
 
 
+_CHUNK_BYTES = 1 << 20  # columns of this many bytes at a time stay in the L2 cache
+
+
+def _chunks(lo: int, hi: int, step: int):
+    """(a, b) slices of at most `step` samples covering lo ... hi - 1."""
+    return ((a, min(a + step, hi)) for a in range(lo, hi, step))
+
+
 class Conv2dOp(Function):
-    """Cross-correlation via im2col + matmul on batch slices, with a hand-written backward.
+    """Cross-correlation via im2col + matmul on cache-sized batch slices, with a hand-written
+    backward.
 
     x: (N, C_in, H, W), weight: (C_out, C_in/groups, kh, kw), bias: (C_out,) or None
     -> (N, C_out, H_out, W_out).
@@ -98,70 +101,70 @@ class Conv2dOp(Function):
         win = windows(xp, (kh, kw), stride, dilation)  # (N, C_in, H_out, W_out, kh, kw) view
         h_out, w_out = win.shape[2:4]
         length, k_group = h_out * w_out, c_group * kh * kw
-        cols = np.empty((n, c_in, kh, kw, h_out, w_out), dtype=x.dtype)
         out = np.empty((n, c_out, h_out, w_out), dtype=np.result_type(x, weight))
         w_g = weight.reshape(groups, c_out // groups, k_group)
         b_g = None if bias is None else bias.reshape(groups, c_out // groups, 1)
-
-        small = c_out // groups * k_group * length <= _SMALL_GEMM
-
-        def product(lo: int, hi: int) -> None:  # out = W cols (+ b), per group
-            o = out[lo:hi].reshape(hi - lo, groups, c_out // groups, length)
-            np.matmul(w_g, cols[lo:hi].reshape(hi - lo, groups, k_group, length), out=o)
-            if b_g is not None:
-                o += b_g
+        per_sample = c_in * kh * kw * length
+        step = max(1, _CHUNK_BYTES // (per_sample * x.itemsize))
 
         def body(lo: int, hi: int) -> None:
-            np.copyto(cols[lo:hi], win[lo:hi].transpose(0, 1, 4, 5, 2, 3))  # im2col
-            if small:
-                product(lo, hi)
+            buf = np.empty((min(step, hi - lo), c_in, kh, kw, h_out, w_out), dtype=x.dtype)
+            for a, b in _chunks(lo, hi, step):
+                cols = buf[:b - a]
+                np.copyto(cols, win[a:b].transpose(0, 1, 4, 5, 2, 3))  # im2col
+                o = out[a:b].reshape(b - a, groups, c_out // groups, length)
+                np.matmul(w_g, cols.reshape(b - a, groups, k_group, length), out=o)
+                if b_g is not None:
+                    o += b_g
 
-        parallel_for(body, n, cols[0].size + (out[0].size if small else 0))
-        if not small:
-            product(0, n)
-        self.cols, self.weight, self.xp_shape = cols, weight, xp.shape
+        parallel_for(body, n, per_sample + out[0].size)
+        # the columns are not kept: the backward copies them again, slice by slice, which
+        # costs less than writing them all to memory and reading them back
+        self.win, self.weight, self.step = win, weight, step
         self.args = (x.shape, stride, padding, dilation, groups)
         return out
 
     def backward(self, g):
-        x_shape, stride, (top, _, left, _), dilation, groups = self.args
-        weight, cols = self.weight, self.cols
-        n, c_in, kh, kw, h_out, w_out = cols.shape
-        c_out, k_group = weight.shape[0], cols[0].size // (groups * h_out * w_out)
-        g_g = g.reshape(n, groups, c_out // groups, h_out * w_out)
-        cols_g = cols.reshape(n, groups, k_group, h_out * w_out)
+        x_shape, stride, (top, bottom, left, right), dilation, groups = self.args
+        weight, win, step = self.weight, self.win, self.step
+        n, c_in, h_out, w_out, kh, kw = win.shape
+        length = h_out * w_out
+        c_out, k_group = weight.shape[0], c_in // groups * kh * kw
+        g_g = g.reshape(n, groups, c_out // groups, length)
         need_x, need_w = self.needs_grad[0], self.needs_grad[1]
         gb = g.sum(axis=(0, 2, 3)) if self.needs_grad[2] else None
-        if need_x:
-            last = batch_last(w_out)
-            _, _, hp, wp = self.xp_shape
-            acc = np.zeros((c_in, hp, wp, n) if last else (n, c_in, hp, wp), dtype=g.dtype)
-            # d out/d cols = W^T, per group: (G, K/G, C_out/G)
-            w_t = np.ascontiguousarray(
-                weight.reshape(groups, c_out // groups, k_group).transpose(0, 2, 1))
-        small = c_out // groups * k_group * h_out * w_out <= _SMALL_GEMM
-        partial, d_cols = {}, None
-        if need_x and not small:  # one big product on BLAS's threads, then col2im in slices
-            d_cols = np.matmul(w_t, g_g)
+        h, w = x_shape[2:]
+        hp, wp = h + top + bottom, w + left + right
+        last = batch_last(w_out)
+        gx = np.empty(x_shape, dtype=g.dtype) if need_x else None
+        # d out/d cols = W^T, per group: (G, K/G, C_out/G)
+        w_t = np.ascontiguousarray(
+            weight.reshape(groups, c_out // groups, k_group).transpose(0, 2, 1))
+        partial = {}
 
         def body(lo: int, hi: int) -> None:
-            if need_w and small:  # d out/d W: gW = sum_n g_n cols_n^T
-                partial[lo] = _weight_grad(g_g[lo:hi], cols_g[lo:hi])
-            if need_x:  # d out/d x = col2im(W^T g)
-                dc = np.matmul(w_t, g_g[lo:hi]) if d_cols is None else d_cols[lo:hi]
-                col2im_add(acc[..., lo:hi] if last else acc[lo:hi],
-                           dc.reshape(hi - lo, c_in, kh, kw, h_out, w_out), stride, dilation,
-                           last)
+            size = min(step, hi - lo)
+            buf = np.empty((size, c_in, kh, kw, h_out, w_out), dtype=g.dtype)
+            gw = None
+            for a, b in _chunks(lo, hi, step):
+                cols = buf[:b - a]
+                if need_w:  # d out/d W: gW = sum_n g_n cols_n^T
+                    np.copyto(cols, win[a:b].transpose(0, 1, 4, 5, 2, 3))
+                    part = _weight_grad(g_g[a:b], cols.reshape(b - a, groups, k_group, length))
+                    gw = part if gw is None else np.add(gw, part, out=gw)
+                if need_x:  # d out/d x = col2im(W^T g)
+                    np.matmul(w_t, g_g[a:b], out=cols.reshape(b - a, groups, k_group, length))
+                    acc = np.zeros((c_in, hp, wp, b - a) if last else (b - a, c_in, hp, wp),
+                                   dtype=g.dtype)
+                    col2im_add(acc, cols, stride, dilation, last)
+                    if last:
+                        acc = acc.transpose(3, 0, 1, 2)
+                    np.copyto(gx[a:b], acc[:, :, top:top + h, left:left + w])
+            partial[lo] = gw
 
-        if (need_w and small) or need_x:
-            parallel_for(body, n, 2 * cols[0].size)
-        gw = gx = None
-        if need_w:
-            gw = (sum(partial[k] for k in sorted(partial)) if small
-                  else _weight_grad(g_g, cols_g)).reshape(weight.shape)
-        if need_x:
-            gx = acc.transpose(3, 0, 1, 2) if last else acc
-            gx = gx[:, :, top:top + x_shape[2], left:left + x_shape[3]]
+        parallel_for(body, n, 2 * win[0].size)
+        gw = (sum(partial[k] for k in sorted(partial)).reshape(weight.shape) if need_w
+              else None)
         return gx, gw, gb
 
 
