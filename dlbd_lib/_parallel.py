@@ -28,6 +28,19 @@ def _default_threads() -> int:
 
 _threads = _default_threads()
 _pool: ThreadPoolExecutor | None = None
+_blas: list | None = None  # threadpoolctl's handles on numpy's BLAS, found on first use
+
+
+def _blas_libs() -> list:
+    global _blas
+    if _blas is None:
+        try:
+            from threadpoolctl import ThreadpoolController
+
+            _blas = ThreadpoolController().select(user_api="blas").lib_controllers
+        except Exception:  # threadpoolctl missing or unable to load: leave BLAS alone
+            _blas = []
+    return _blas
 
 
 def get_num_threads() -> int:
@@ -63,8 +76,20 @@ def parallel_for(body: Callable[[int, int], None], n: int, work_per_item: int) -
         return
     if _pool is None:
         _pool = ThreadPoolExecutor(max_workers=_threads, thread_name_prefix="dlbd")
-    bounds = [n * i // parts for i in range(parts + 1)]
-    futures = [_pool.submit(body, lo, hi) for lo, hi in zip(bounds[1:-1], bounds[2:])]
-    body(bounds[0], bounds[1])  # this thread takes the first slice
-    for f in futures:
-        f.result()  # re-raises an exception from a worker
+    # the slices' BLAS calls run one thread each: BLAS's own threads on top of ours would
+    # oversubscribe the cores (and OpenBLAS's spin-waiting makes that very slow)
+    libs = _blas_libs()
+    saved = [lib.get_num_threads() for lib in libs]
+    for lib, count in zip(libs, saved):
+        if count > 1:
+            lib.set_num_threads(1)
+    try:
+        bounds = [n * i // parts for i in range(parts + 1)]
+        futures = [_pool.submit(body, lo, hi) for lo, hi in zip(bounds[1:-1], bounds[2:])]
+        body(bounds[0], bounds[1])  # this thread takes the first slice
+        for f in futures:
+            f.result()  # re-raises an exception from a worker
+    finally:
+        for lib, count in zip(libs, saved):
+            if count > 1:
+                lib.set_num_threads(count)
