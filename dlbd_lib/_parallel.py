@@ -31,6 +31,16 @@ _pool: ThreadPoolExecutor | None = None
 _blas: list | None = None  # threadpoolctl's handles on numpy's BLAS, found on first use
 
 
+def _forget_pool() -> None:
+    """A forked child has none of its parent's threads: start a fresh pool on first use."""
+    global _pool
+    _pool = None
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_pool)
+
+
 def _blas_libs() -> list:
     global _blas
     if _blas is None:

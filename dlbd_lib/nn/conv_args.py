@@ -54,14 +54,6 @@ def _out_size(size: int, pad: int, kernel: int, stride: int, dilation: int = 1,
     return n
 
 
-def _unsupported(op: str, **options: Any) -> None:
-    for name, (value, default) in options.items():
-        if value != default and value != (default, default):
-            raise NotImplementedError(
-                f"{op}: {name}={value!r} is not supported by dlbd_lib (only {name}={default!r})"
-            )
-
-
 def _as_tensor(x: Any) -> Tensor:
     return x if isinstance(x, Tensor) else Tensor(x)
 
@@ -93,16 +85,6 @@ def _pad_hw(x: np.ndarray, pad: tuple[int, int, int, int], value: float = 0.0) -
     out = np.full((n, c, h + top + bottom, w + left + right), value, dtype=x.dtype)
     out[:, :, top:top + h, left:left + w] = x
     return out
-
-
-def _crop(xp: np.ndarray, pad: tuple[int, int, int, int], shape: tuple) -> np.ndarray:
-    """Undo _pad_hw: the (H, W) interior of a padded (N, C, Hp, Wp) array."""
-    if not any(pad):
-        return xp
-    top, _, left, _ = pad
-    return xp[:, :, top:top + shape[2], left:left + shape[3]]
-
-
 
 
 def _dil(dilation: tuple) -> str:
