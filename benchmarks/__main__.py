@@ -43,6 +43,10 @@ README = HERE.parent / "README.md"
 BLAS_ENV = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS")
 
 
+def _threads(n: int) -> str:
+    return f"{n} thread{'' if n == 1 else 's'}"
+
+
 def _blas_info() -> str:
     try:
         from threadpoolctl import threadpool_info
@@ -54,7 +58,7 @@ def _blas_info() -> str:
     i = libs[0]
     kernel = f", {i['architecture']} kernel" if i.get("architecture") else ""
     return (f"{i['internal_api']} {i['version']} ({i.get('threading_layer', '?')}{kernel}, "
-            f"{i['num_threads']} threads)")
+            f"{_threads(i['num_threads'])})")
 
 
 def machine_description(torch_device: str = "cpu") -> str:
@@ -69,8 +73,8 @@ def machine_description(torch_device: str = "cpu") -> str:
         pass
     env = ", ".join(f"{k}={os.environ[k]}" for k in BLAS_ENV if k in os.environ) or "none"
     text = (f"{cpu}, {os.cpu_count()} cores; Python {platform.python_version()}; numpy "
-            f"{np.__version__} with {_blas_info()}; dlbd_lib {dl.get_num_threads()} threads; "
-            f"torch {torch.__version__} ({torch.get_num_threads()} threads); BLAS/OpenMP "
+            f"{np.__version__} with {_blas_info()}; dlbd_lib {_threads(dl.get_num_threads())}; "
+            f"torch {torch.__version__} ({_threads(torch.get_num_threads())}); BLAS/OpenMP "
             f"environment variables: {env}")
     if torch_device.startswith("cuda"):
         text += f"; torch on {torch.cuda.get_device_name(0)}"
@@ -157,15 +161,18 @@ def measure(args: argparse.Namespace, n_threads: int, only: list[str] | None) ->
               "backward, SGD-momentum update); the engines alternate in blocks of "
               f"{args.block} steps{f' with {pause} s pauses' if pause else ''}, from the "
               "same weights and data.\n")
+    if args.note:
+        header += f"\nNote: {args.note}\n"
     return header + "\n" + table(rows, label) + "\n"
 
 
-def write_readme(text_default: str, text_one: str, readme: Path = README) -> None:
+def write_readme(text_default: str, text_one: str, readme: Path = README,
+                 note: str = "") -> None:
     """Replace the README's tables between <!-- benchmark:start --> and :end -->."""
     def body(text: str) -> str:
         return text.rsplit("\n\n", 1)[1].strip()  # the table only
 
-    machine = re.search(r"Machine: (.*)\.\n", text_one).group(1)
+    machine = re.search(r"Machine: (.*)\.\n", text_default).group(1)
     block = (
         "<!-- benchmark:start -->\n"
         "With each library's default threads (`python -m benchmarks`), what a learner runs:\n\n"
@@ -173,12 +180,13 @@ def write_readme(text_default: str, text_one: str, readme: Path = README) -> Non
         "Both engines on one thread (`python -m benchmarks --threads 1`), the engines "
         "themselves:\n\n"
         f"{body(text_one)}\n\n"
-        f"Machine: {machine}. Median step times, the engines alternating in blocks from the "
+        f"Machine (default threads; the second table pins all three to one thread): "
+        f"{machine}. Median step times, the engines alternating in blocks from the "
         "same weights and data (the last column shows they start from the same loss). "
         "Regenerate both tables with `python -m benchmarks --write-readme`; full output: "
         "[benchmarks/results.md](benchmarks/results.md), "
-        "[benchmarks/results-1thread.md](benchmarks/results-1thread.md).\n"
-        "<!-- benchmark:end -->"
+        "[benchmarks/results-1thread.md](benchmarks/results-1thread.md)."
+        + (f" Note: {note}" if note else "") + "\n<!-- benchmark:end -->"
     )
     text = readme.read_text(encoding="utf-8")
     new, count = re.subn(r"<!-- benchmark:start -->.*?<!-- benchmark:end -->",
@@ -205,6 +213,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=0,
                         help="CPU threads for numpy's BLAS, dlbd_lib and torch; 0 keeps each "
                              "library's default")
+    parser.add_argument("--note", default="",
+                        help="a sentence added to the results (e.g. how busy the machine was)")
     parser.add_argument("--write-readme", action="store_true",
                         help="measure default threads and one thread, write both results "
                              "files and the README tables")
@@ -226,7 +236,7 @@ def main(argv: list[str] | None = None) -> int:
                                  encoding="utf-8")
             print(f"written to {out}\n")
     if args.write_readme:
-        write_readme(texts[0], texts[1])
+        write_readme(texts[0], texts[1], note=args.note)
         print(f"README tables updated: {README}")
     return 0
 

@@ -38,16 +38,18 @@ def test_main_writes_the_results_file(tmp_path, capsys):
     text = out.read_text()
     assert text.startswith("# Benchmark: dlbd_lib vs PyTorch")
     assert "MLP 64-128-10, batch 64" in text and "Machine:" in text and "--threads 1" in text
-    assert "1 threads" in text  # numpy's BLAS, dlbd_lib and torch were pinned
+    # numpy's BLAS, dlbd_lib and torch were all pinned to one thread
+    assert "1 thread)" in text and "dlbd_lib 1 thread;" in text
 
 
 def test_write_readme_replaces_only_the_marked_block(tmp_path):
     readme = tmp_path / "README.md"
-    readme.write_text("intro\n<!-- benchmark:start -->\nold\n<!-- benchmark:end -->\nrest\n")
+    readme.write_text("intro\n<!-- benchmark:start -->\nOLD TABLE\n<!-- benchmark:end -->\nrest\n")
     rows = [{"name": "lenet", "description": "LeNet", "target": 1.25, "dlbd_ms": 2.0,
              "torch_ms": 4.0, "ratio": 0.5, "first_loss_dlbd": 2.3, "first_loss_torch": 2.3}]
     text = "Measured today.\n\nMachine: a CPU.\n\nMedian time.\n\n" + table(rows) + "\n"
     write_readme(text, text.replace("0.50 ✓", "0.60 ✓"), readme)
     new = readme.read_text()
     assert new.startswith("intro\n<!-- benchmark:start -->") and new.endswith("end -->\nrest\n")
-    assert "old" not in new and "0.50 ✓" in new and "0.60 ✓" in new and "Machine: a CPU" in new
+    assert "OLD TABLE" not in new and "0.50 ✓" in new and "0.60 ✓" in new
+    assert "one thread): a CPU." in new
