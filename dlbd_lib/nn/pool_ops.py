@@ -79,6 +79,18 @@ def _scatter_along(g: np.ndarray, out: np.ndarray, axis: int, window: tuple,
             out[sel] += g * (idx == t)
 
 
+_CHUNK_BYTES = 1 << 19  # inputs of this many bytes at a time: intermediates stay in cache
+
+
+def _step(sample_bytes: int) -> int:
+    return max(1, _CHUNK_BYTES // sample_bytes)
+
+
+def _chunks(lo: int, hi: int, step: int):
+    """(a, b) slices of at most `step` samples covering lo ... hi - 1."""
+    return ((a, min(a + step, hi)) for a in range(lo, hi, step))
+
+
 def _offset_dtype(k: int) -> type:
     return np.uint8 if k < 256 else np.intp
 
@@ -96,10 +108,13 @@ class MaxPool2dOp(Function):
         self.idx_w = np.empty((n, c, hp, w_out), dtype=_offset_dtype(kw))
         self.idx_h = np.empty((n, c, h_out, w_out), dtype=_offset_dtype(kh))
 
+        step = _step(xp[0].nbytes)
+
         def body(lo: int, hi: int) -> None:
-            rows = np.empty((hi - lo, c, hp, w_out), dtype=x.dtype)
-            _max_along(xp[lo:hi], 3, (kw, sw, dw), rows, self.idx_w[lo:hi])
-            _max_along(rows, 2, (kh, sh, dh), out[lo:hi], self.idx_h[lo:hi])
+            rows = np.empty((min(step, hi - lo), c, hp, w_out), dtype=x.dtype)
+            for a, b in _chunks(lo, hi, step):  # the intermediate `rows` stays in cache
+                _max_along(xp[a:b], 3, (kw, sw, dw), rows[:b - a], self.idx_w[a:b])
+                _max_along(rows[:b - a], 2, (kh, sh, dh), out[a:b], self.idx_h[a:b])
 
         parallel_for(body, n, xp[0].size)
         self.shapes, self.args = (x.shape, xp.shape), (kernel_size, stride, padding, dilation)
@@ -111,10 +126,13 @@ class MaxPool2dOp(Function):
         x_shape, (n, c, hp, wp) = self.shapes
         gxp = np.empty((n, c, hp, wp), dtype=g.dtype)
 
+        step = _step(gxp[0].nbytes)
+
         def body(lo: int, hi: int) -> None:
-            g_rows = np.empty((hi - lo, c, hp, g.shape[3]), dtype=g.dtype)
-            _scatter_along(g[lo:hi], g_rows, 2, (kh, sh, dh), self.idx_h[lo:hi])
-            _scatter_along(g_rows, gxp[lo:hi], 3, (kw, sw, dw), self.idx_w[lo:hi])
+            g_rows = np.empty((min(step, hi - lo), c, hp, g.shape[3]), dtype=g.dtype)
+            for a, b in _chunks(lo, hi, step):
+                _scatter_along(g[a:b], g_rows[:b - a], 2, (kh, sh, dh), self.idx_h[a:b])
+                _scatter_along(g_rows[:b - a], gxp[a:b], 3, (kw, sw, dw), self.idx_w[a:b])
 
         parallel_for(body, n, gxp[0].size)
         return (gxp[:, :, top:top + x_shape[2], left:left + x_shape[3]],)
@@ -149,11 +167,14 @@ class AvgPool2dOp(Function):
         self.divisor = np.asarray(divisor, dtype=x.dtype)  # scalar or (H_out, W_out)
         out = np.empty((n, c, h_out, w_out), dtype=x.dtype)
 
+        step = _step(xp[0].nbytes)
+
         def body(lo: int, hi: int) -> None:
-            rows = np.empty((hi - lo, c, hp, w_out), dtype=x.dtype)
-            _sum_along(xp[lo:hi], 3, (kw, sw, 1), rows)
-            _sum_along(rows, 2, (kh, sh, 1), out[lo:hi])
-            out[lo:hi] /= self.divisor
+            rows = np.empty((min(step, hi - lo), c, hp, w_out), dtype=x.dtype)
+            for a, b in _chunks(lo, hi, step):
+                _sum_along(xp[a:b], 3, (kw, sw, 1), rows[:b - a])
+                _sum_along(rows[:b - a], 2, (kh, sh, 1), out[a:b])
+                out[a:b] /= self.divisor
 
         parallel_for(body, n, xp[0].size)
         self.shapes, self.args = (x.shape, xp.shape), (kernel_size, stride, padding)
@@ -166,10 +187,13 @@ class AvgPool2dOp(Function):
         g = g / self.divisor
         gxp = np.empty((n, c, hp, wp), dtype=g.dtype)
 
+        step = _step(gxp[0].nbytes)
+
         def body(lo: int, hi: int) -> None:
-            g_rows = np.empty((hi - lo, c, hp, g.shape[3]), dtype=g.dtype)
-            _scatter_along(g[lo:hi], g_rows, 2, (kh, sh, 1))
-            _scatter_along(g_rows, gxp[lo:hi], 3, (kw, sw, 1))
+            g_rows = np.empty((min(step, hi - lo), c, hp, g.shape[3]), dtype=g.dtype)
+            for a, b in _chunks(lo, hi, step):
+                _scatter_along(g[a:b], g_rows[:b - a], 2, (kh, sh, 1))
+                _scatter_along(g_rows[:b - a], gxp[a:b], 3, (kw, sw, 1))
 
         parallel_for(body, n, gxp[0].size)
         return (gxp[:, :, top:top + x_shape[2], left:left + x_shape[3]],)
