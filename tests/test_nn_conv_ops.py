@@ -173,3 +173,12 @@ def test_errors_name_what_is_wrong():
         F.interpolate(x, size=3, mode="bicubic")
     with pytest.raises(ValueError, match=r"output_size must be positive ints"):
         F.adaptive_avg_pool2d(x, 0)
+
+
+@pytest.mark.parametrize("k,d,p,s", [(3, 2, 1, 1), ((2, 3), (2, 1), (1, 2), (2, 1))])
+def test_unfold_and_fold_with_dilation_match_torch(k, d, p, s):
+    kwargs = dict(kernel_size=k, dilation=d, padding=p, stride=s)
+    check_op([(2, 3, 7, 8)], lambda x: F.unfold(x, **kwargs), lambda x: TF.unfold(x, **kwargs))
+    cols = TF.unfold(torch.zeros(2, 3, 7, 8), **kwargs).shape
+    check_op([tuple(cols)], lambda c: F.fold(c, (7, 8), **kwargs),
+             lambda c: TF.fold(c, (7, 8), **kwargs))
