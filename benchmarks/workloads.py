@@ -74,7 +74,7 @@ def mlp(sizes: list[int], batch: int, name: str, target: float, device: str) -> 
     return Workload(name, desc, target, d, t)
 
 
-def lenet(batch: int, target: float, device: str) -> Workload:
+def lenet(batch: int, target: float, device: str, name: str = "lenet") -> Workload:
     rng = np.random.default_rng(0)
     X = rng.random((batch, 1, 28, 28), dtype=np.float32)
     y = rng.integers(0, 10, batch)
@@ -90,7 +90,63 @@ def lenet(batch: int, target: float, device: str) -> Workload:
     torch.manual_seed(0)
     d, t = _steps(build(nn), build(torch.nn), X, y, nn.functional.cross_entropy,
                   torch.nn.functional.cross_entropy, device=device)
-    return Workload("lenet", f"LeNet-5 CNN, batch {batch}, 1x28x28", target, d, t)
+    return Workload(name, f"LeNet-5 CNN, batch {batch}, 1x28x28", target, d, t)
+
+
+def cifar_cnn(batch: int, target: float, device: str) -> Workload:
+    """A CIFAR-sized CNN: 3 -> 32 -> 64 channels, 3x3 convolutions, 32x32 images."""
+    rng = np.random.default_rng(0)
+    X = rng.random((batch, 3, 32, 32), dtype=np.float32)
+    y = rng.integers(0, 10, batch)
+
+    def build(mod):
+        return mod.Sequential(
+            mod.Conv2d(3, 32, 3, padding=1), mod.ReLU(), mod.MaxPool2d(2),
+            mod.Conv2d(32, 64, 3, padding=1), mod.ReLU(), mod.MaxPool2d(2), mod.Flatten(),
+            mod.Linear(64 * 8 * 8, 10),
+        )
+
+    torch.manual_seed(0)
+    d, t = _steps(build(nn), build(torch.nn), X, y, nn.functional.cross_entropy,
+                  torch.nn.functional.cross_entropy, device=device)
+    return Workload("cifar_cnn", f"CNN 3-32-64 ch, 3x3, batch {batch}, 3x32x32", target, d, t)
+
+
+class _VideoNet:
+    """Notebook 07's clip classifier: a CNN on every frame (time folded into the batch),
+    a GRU over the frames' features, a linear layer on its last hidden state."""
+
+    @staticmethod
+    def build(mod, num_features: int = 32, num_hiddens: int = 32, num_classes: int = 4):
+        class Net(mod.Module):
+            def __init__(self):
+                super().__init__()
+                self.cnn = mod.Sequential(
+                    mod.Conv2d(1, 8, 3, padding=1), mod.ReLU(), mod.MaxPool2d(2),
+                    mod.Conv2d(8, 16, 3, padding=1), mod.ReLU(), mod.MaxPool2d(2),
+                    mod.Flatten(), mod.Linear(16 * 4 * 4, num_features), mod.ReLU())
+                self.gru = mod.GRU(num_features, num_hiddens, batch_first=True)
+                self.fc = mod.Linear(num_hiddens, num_classes)
+
+            def forward(self, x):  # x: (N, T, 1, H, W)
+                n, t = x.shape[0], x.shape[1]
+                feats = self.cnn(x.reshape(n * t, *x.shape[2:])).reshape(n, t, -1)
+                _, h = self.gru(feats)
+                return self.fc(h[-1])
+
+        return Net()
+
+
+def video_cnn_gru(batch: int, frames: int, target: float, device: str) -> Workload:
+    rng = np.random.default_rng(0)
+    X = rng.random((batch, frames, 1, 16, 16), dtype=np.float32)
+    y = rng.integers(0, 4, batch)
+    torch.manual_seed(0)
+    d, t = _steps(_VideoNet.build(nn), _VideoNet.build(torch.nn), X, y,
+                  nn.functional.cross_entropy, torch.nn.functional.cross_entropy,
+                  device=device)
+    return Workload("video", f"CNN + GRU on clips (notebook 07), batch {batch} x {frames} "
+                    "frames, 1x16x16", target, d, t)
 
 
 class _SeqRegressor:
@@ -127,12 +183,33 @@ def recurrent(cell: str, steps: int, batch: int, hidden: int, target: float,
                     target, d, t)
 
 
-def all_workloads(device: str = "cpu") -> list[Workload]:
-    """The five workloads of issue #4 with their targets (ratio of medians dlbd/torch)."""
-    return [
-        mlp([64, 128, 10], 64, "mlp_small", 1.0, device),
-        mlp([784, 512, 512, 10], 256, "mlp_big", 1.5, device),
-        lenet(64, 3.0, device),
-        recurrent("rnn", 50, 32, 64, 1.0, device),
-        recurrent("lstm", 50, 32, 64, 2.0, device),
-    ]
+# name -> (target with each library's default threads, target on one thread): the most
+# dlbd/torch may be (issue #19 for default threads and the conv-heavy ones, #4 otherwise)
+TARGETS = {
+    "mlp_small": (0.8, 1.0), "mlp_big": (1.1, 1.5), "lenet": (1.25, 1.25),
+    "rnn": (0.5, 1.0), "lstm": (1.0, 2.0), "lenet256": (1.5, 1.25),
+    "cifar_cnn": (1.5, 1.25), "video": (1.5, 1.25),
+}
+NAMES = list(TARGETS)
+
+
+def builders(device: str = "cpu", one_thread: bool = False) -> dict[str, Callable[[], Workload]]:
+    """Workload name -> a function that builds it (models, data, weights), in table order."""
+    def target(name: str) -> float:
+        return TARGETS[name][1 if one_thread else 0]
+
+    return {
+        "mlp_small": lambda: mlp([64, 128, 10], 64, "mlp_small", target("mlp_small"), device),
+        "mlp_big": lambda: mlp([784, 512, 512, 10], 256, "mlp_big", target("mlp_big"), device),
+        "lenet": lambda: lenet(64, target("lenet"), device),
+        "rnn": lambda: recurrent("rnn", 50, 32, 64, target("rnn"), device),
+        "lstm": lambda: recurrent("lstm", 50, 32, 64, target("lstm"), device),
+        "lenet256": lambda: lenet(256, target("lenet256"), device, name="lenet256"),
+        "cifar_cnn": lambda: cifar_cnn(64, target("cifar_cnn"), device),
+        "video": lambda: video_cnn_gru(32, 6, target("video"), device),
+    }
+
+
+def all_workloads(device: str = "cpu", one_thread: bool = False) -> list[Workload]:
+    """Every benchmark workload with its target (ratio of medians dlbd/torch)."""
+    return [build() for build in builders(device, one_thread).values()]

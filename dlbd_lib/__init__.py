@@ -9,6 +9,7 @@ import numpy as np
 
 from dlbd_lib import functional
 from dlbd_lib._allocator import tune_allocator
+from dlbd_lib._parallel import get_num_threads, set_num_threads
 from dlbd_lib.creation import (
     arange,
     empty,
@@ -134,7 +135,7 @@ __all__ = [
     "full_like", "empty", "eye", "linspace", "from_numpy", "arange", "randn", "rand",
     "manual_seed", "float32", "float", "float64", "double", "float16", "half", "int64", "long",
     "int32", "int", "uint8", "bool", "ShapeError", "DimError", "DtypeError", "GradError",
-    "AnomalyError",
+    "AnomalyError", "get_num_threads", "set_num_threads",
     # torch's top-level functions that tutorials use (dl.exp, dl.sum, dl.max, dl.cat, ...)
     "abs", "all", "amax", "amin", "any", "argmax", "argmin", "argsort", "bmm", "cat", "chunk",
     "clamp", "clip", "cos", "cumprod", "cumsum", "einsum", "exp", "flatten", "flip", "gather",

@@ -354,7 +354,7 @@ def test_conv2d_errors_name_shapes():
         conv(dl.Tensor(np.zeros((2, 1, 8, 8), np.int64)))
     with pytest.raises(ShapeError, match=r"bias must have shape \(6,\).*got \(5,\)"):
         conv2d(np.zeros((1, 1, 8, 8), np.float32), conv.weight, np.zeros(5, np.float32))
-    with pytest.raises(ShapeError, match=r"4-D weight of shape \(C_out, C_in, kh, kw\)"):
+    with pytest.raises(ShapeError, match=r"4-D weight of shape \(C_out, C_in/groups, kh, kw\)"):
         conv2d(np.zeros((1, 1, 8, 8), np.float32), np.zeros((6, 25), np.float32))
     # errors are also the built-in types numpy and torch users catch
     with pytest.raises(ValueError):
@@ -364,14 +364,18 @@ def test_conv2d_errors_name_shapes():
 
 
 def test_unsupported_and_bad_arguments():
-    with pytest.raises(NotImplementedError, match=r"dilation=2.*groups=1"):
-        Conv2d(2, 2, 3, dilation=2)
-    with pytest.raises(NotImplementedError, match=r"groups=2"):
-        Conv2d(2, 2, 3, groups=2)
+    with pytest.raises(ValueError, match=r"divisible by groups \(2\)"):
+        Conv2d(3, 2, 3, groups=2)
+    with pytest.raises(NotImplementedError, match=r"padding_mode='zeros'"):
+        Conv2d(2, 2, 3, padding_mode="reflect")
     x = np.zeros((1, 2, 6, 6), np.float32)
     w = np.zeros((2, 2, 3, 3), np.float32)
-    with pytest.raises(NotImplementedError, match=r"conv2d: dilation=2 is not supported"):
-        conv2d(x, w, dilation=2)
+    with pytest.raises(ShapeError, match=r"input has 2 channels but the weight expects 4 .*"
+                                         r"2 per group x 2 groups"):
+        conv2d(x, w, groups=2)
+    with pytest.raises(ShapeError, match=r"kernel size \(3, 3\) \(dilation \(3, 3\)\) is "
+                                         r"bigger than the padded input \(6, 6\)"):
+        conv2d(x, w, dilation=3)
     with pytest.raises(ValueError, match=r"stride must be at least 1, got 0"):
         conv2d(x, w, stride=0)
     with pytest.raises(ValueError, match=r"padding must be an int or a pair of ints, got "
@@ -379,10 +383,6 @@ def test_unsupported_and_bad_arguments():
         conv2d(x, w, padding=(1, 2, 3))
     with pytest.raises(ValueError, match=r"padding='same' is not supported for strided"):
         Conv2d(2, 2, 3, stride=2, padding="same")
-    with pytest.raises(NotImplementedError, match=r"ceil_mode=True is not supported"):
-        MaxPool2d(2, ceil_mode=True)
-    with pytest.raises(NotImplementedError, match=r"ceil_mode=True is not supported"):
-        avg_pool2d(x, 2, ceil_mode=True)
 
 
 def test_pool_errors_name_shapes():

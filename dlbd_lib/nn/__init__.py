@@ -20,7 +20,7 @@ from dlbd_lib.nn.activation import (
     Tanh,
 )
 from dlbd_lib.nn.container import ModuleDict, ModuleList, Sequential
-from dlbd_lib.nn.conv import AvgPool2d, Conv2d, MaxPool2d
+from dlbd_lib.nn.conv import Conv1d, Conv2d, ConvTranspose2d
 from dlbd_lib.nn.dropout import Dropout
 from dlbd_lib.nn.linear import Flatten, Identity, Linear, Unflatten
 from dlbd_lib.nn.loss import (
@@ -43,6 +43,8 @@ from dlbd_lib.nn.normalization import (
     GroupNorm,
     LayerNorm,
 )
+from dlbd_lib.nn.pooling import AdaptiveAvgPool2d, AvgPool2d, MaxPool2d
+from dlbd_lib.nn.resize import Upsample
 from dlbd_lib.nn.rnn import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNCell
 from dlbd_lib.nn.sparse import Embedding
 
@@ -54,7 +56,8 @@ __all__ = [
     "Sequential", "ModuleList", "ModuleDict", "Dropout",
     "BatchNorm1d", "BatchNorm2d", "BatchNorm3d", "LayerNorm", "Embedding",
     "GroupNorm",
-    "Conv2d", "MaxPool2d", "AvgPool2d",
+    "Conv1d", "Conv2d", "ConvTranspose2d", "MaxPool2d", "AvgPool2d", "AdaptiveAvgPool2d",
+    "Upsample",
     "RNN", "LSTM", "GRU", "RNNCell", "LSTMCell", "GRUCell",
     "MSELoss", "L1Loss", "CrossEntropyLoss", "NLLLoss", "BCEWithLogitsLoss", "BCELoss",
     "HuberLoss", "SmoothL1Loss", "KLDivLoss", "CosineSimilarity",

@@ -33,14 +33,20 @@ from dlbd_lib.nn._functional_losses import (
     smooth_l1_loss,
     soft_cross_entropy,
 )
-from dlbd_lib.nn.conv_ops import avg_pool2d, conv2d, fold, max_pool2d, unfold
+from dlbd_lib.nn.conv_ops import conv1d, conv2d
+from dlbd_lib.nn.conv_transpose_ops import conv_transpose2d
+from dlbd_lib.nn.fold_ops import fold, unfold
+from dlbd_lib.nn.pool_ops import avg_pool2d, max_pool2d
+from dlbd_lib.nn.resize_ops import adaptive_avg_pool2d, interpolate
+from dlbd_lib.ops.shape import pad
 from dlbd_lib.tensor import Tensor, no_grad
 
 __all__ = [
     "relu", "sigmoid", "tanh", "softmax", "log_softmax", "leaky_relu", "gelu", "linear",
     "dropout", "embedding", "one_hot", "batch_norm", "layer_norm", "mse_loss", "l1_loss",
     "cross_entropy", "nll_loss", "binary_cross_entropy_with_logits", "binary_cross_entropy",
-    "IndexOutOfRangeError", "conv2d", "max_pool2d", "avg_pool2d", "unfold", "fold",
+    "IndexOutOfRangeError", "conv1d", "conv2d", "conv_transpose2d", "max_pool2d", "avg_pool2d",
+    "adaptive_avg_pool2d", "interpolate", "unfold", "fold", "pad",
     "silu", "elu", "softplus", "hardtanh", "group_norm",
     "huber_loss", "smooth_l1_loss", "kl_div", "cosine_similarity",
 ]

@@ -1,0 +1,105 @@
+"""The engine's CPU threads: how many, and running a loop over the batch on them.
+
+numpy releases the GIL inside large copies, ufunc loops and BLAS calls, so the per-sample
+work of convolution and pooling (copying windows into columns, adding them back, taking
+window maxima) runs truly in parallel when the batch is split over a few Python threads.
+`set_num_threads` mirrors torch.set_num_threads: it sets this pool and numpy's BLAS pool.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+
+__all__ = ["get_num_threads", "set_num_threads", "parallel_for"]
+
+
+def _default_threads() -> int:
+    """OMP_NUM_THREADS if set (as torch reads it), else the cores this process may use."""
+    env = os.environ.get("OMP_NUM_THREADS", "")
+    if env.isdigit() and int(env) > 0:
+        return int(env)
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
+_threads = _default_threads()
+_pool: ThreadPoolExecutor | None = None
+_blas: list | None = None  # threadpoolctl's handles on numpy's BLAS, found on first use
+
+
+def _forget_pool() -> None:
+    """A forked child has none of its parent's threads: start a fresh pool on first use."""
+    global _pool
+    _pool = None
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_pool)
+
+
+def _blas_libs() -> list:
+    global _blas
+    if _blas is None:
+        try:
+            from threadpoolctl import ThreadpoolController
+
+            _blas = ThreadpoolController().select(user_api="blas").lib_controllers
+        except Exception:  # threadpoolctl missing or unable to load: leave BLAS alone
+            _blas = []
+    return _blas
+
+
+def get_num_threads() -> int:
+    """Number of threads the engine's own parallel loops use (as torch.get_num_threads)."""
+    return _threads
+
+
+def set_num_threads(num_threads: int) -> None:
+    """Use num_threads CPU threads in the engine and in numpy's BLAS (torch.set_num_threads)."""
+    global _threads, _pool
+    if not isinstance(num_threads, int) or num_threads < 1:
+        raise ValueError(f"set_num_threads: expected a positive int, got {num_threads!r}")
+    _threads = num_threads
+    if _pool is not None:
+        _pool.shutdown(wait=True)
+        _pool = None
+    try:
+        from threadpoolctl import threadpool_limits
+
+        threadpool_limits(num_threads, user_api="blas")
+    except ImportError:  # threadpoolctl is optional: then numpy's BLAS keeps its threads
+        pass
+
+
+def parallel_for(body: Callable[[int, int], None], n: int, work_per_item: int) -> None:
+    """Call body(start, stop) on slices that cover range(n), on up to get_num_threads()
+    threads. Runs inline when one thread is set or the work (n * work_per_item elements
+    touched) is too small to repay a thread hand-off (~20 us)."""
+    global _pool
+    parts = min(_threads, n, max(1, n * work_per_item // 50_000))
+    if parts <= 1:
+        body(0, n)
+        return
+    if _pool is None:
+        _pool = ThreadPoolExecutor(max_workers=_threads, thread_name_prefix="dlbd")
+    # the slices' BLAS calls run one thread each: BLAS's own threads on top of ours would
+    # oversubscribe the cores (and OpenBLAS's spin-waiting makes that very slow)
+    libs = _blas_libs()
+    saved = [lib.get_num_threads() for lib in libs]
+    for lib, count in zip(libs, saved):
+        if count > 1:
+            lib.set_num_threads(1)
+    try:
+        bounds = [n * i // parts for i in range(parts + 1)]
+        futures = [_pool.submit(body, lo, hi) for lo, hi in zip(bounds[1:-1], bounds[2:])]
+        body(bounds[0], bounds[1])  # this thread takes the first slice
+        for f in futures:
+            f.result()  # re-raises an exception from a worker
+    finally:
+        for lib, count in zip(libs, saved):
+            if count > 1:
+                lib.set_num_threads(count)
