@@ -7,6 +7,7 @@ loads into the matching dlbd model and back (see dlbd_lib.torch_bridge).
 
 from dlbd_lib.nn import functional, init, utils
 from dlbd_lib.nn.activation import GELU, LeakyReLU, LogSoftmax, ReLU, Sigmoid, Softmax, Tanh
+from dlbd_lib.nn.attention import MultiheadAttention
 from dlbd_lib.nn.container import ModuleDict, ModuleList, Sequential
 from dlbd_lib.nn.conv import AvgPool2d, Conv2d, MaxPool2d
 from dlbd_lib.nn.dropout import Dropout
@@ -23,6 +24,13 @@ from dlbd_lib.nn.module import IncompatibleKeys, Module, Parameter
 from dlbd_lib.nn.normalization import BatchNorm1d, BatchNorm2d, BatchNorm3d, LayerNorm
 from dlbd_lib.nn.rnn import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNCell
 from dlbd_lib.nn.sparse import Embedding
+from dlbd_lib.nn.transformer import (
+    PositionalEncoding,
+    TransformerEncoder,
+    TransformerEncoderLayer,
+    generate_square_subsequent_mask,
+    sinusoidal_positional_encoding,
+)
 
 __all__ = [
     "Module", "Parameter", "IncompatibleKeys", "functional", "init", "utils",
@@ -33,4 +41,6 @@ __all__ = [
     "Conv2d", "MaxPool2d", "AvgPool2d",
     "RNN", "LSTM", "GRU", "RNNCell", "LSTMCell", "GRUCell",
     "MSELoss", "L1Loss", "CrossEntropyLoss", "NLLLoss", "BCEWithLogitsLoss", "BCELoss",
+    "MultiheadAttention", "TransformerEncoderLayer", "TransformerEncoder", "PositionalEncoding",
+    "sinusoidal_positional_encoding", "generate_square_subsequent_mask",
 ]

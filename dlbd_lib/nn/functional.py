@@ -16,6 +16,7 @@ from dlbd_lib import creation
 from dlbd_lib import functional as _F
 from dlbd_lib.errors import DtypeError, ShapeError, fmt_shape
 from dlbd_lib.nn import _ops, loss_ops
+from dlbd_lib.nn.attention_ops import scaled_dot_product_attention
 from dlbd_lib.nn.conv_ops import avg_pool2d, conv2d, fold, max_pool2d, unfold
 from dlbd_lib.tensor import Tensor, no_grad
 
@@ -24,6 +25,7 @@ __all__ = [
     "dropout", "embedding", "one_hot", "batch_norm", "layer_norm", "mse_loss", "l1_loss",
     "cross_entropy", "nll_loss", "binary_cross_entropy_with_logits", "binary_cross_entropy",
     "IndexOutOfRangeError", "conv2d", "max_pool2d", "avg_pool2d", "unfold", "fold",
+    "scaled_dot_product_attention",
 ]
 
 
