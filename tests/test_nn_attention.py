@@ -399,3 +399,17 @@ def test_positional_encoding_module_adds_positions_in_both_layouts():
     assert "pe" not in nn.PositionalEncoding(6).state_dict()
     with pytest.raises(ValueError, match="max_len=4"):
         nn.PositionalEncoding(6, max_len=4)(Tensor(x))
+
+
+def test_transformer_encoder_and_positional_encoding_gradcheck_float64():
+    rng = np.random.default_rng(11)
+    dl.manual_seed(0)
+    layer = nn.TransformerEncoderLayer(4, 2, 6, dropout=0.0, batch_first=True, norm_first=True,
+                                       dtype=np.float64)
+    enc = nn.TransformerEncoder(layer, 2, norm=nn.LayerNorm(4, dtype=np.float64))
+    pos = nn.PositionalEncoding(4, max_len=8)
+    x = Tensor(randn(rng, 2, 3, 4, dtype=np.float64), requires_grad=True)
+    mask = nn.generate_square_subsequent_mask(3, dtype=np.float64)
+    assert gradcheck_projection(lambda x, *p: enc(pos(x), mask=mask),
+                                [x, *enc.parameters()], n_dirs=4)
+    assert gradcheck(lambda x: enc(pos(x), mask=mask), [x])
