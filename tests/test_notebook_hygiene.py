@@ -13,7 +13,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 FOLDERS = ("notebooks", "solutions", "exercises")
 NOTEBOOKS = sorted(p for f in FOLDERS for p in (ROOT / f).glob("*.ipynb"))
-NAME = re.compile(r"^\d\d_[a-z0-9]+(_[a-z0-9]+)*\.ipynb$")
+NAME = re.compile(r"^\d\d[a-z]?_[a-z0-9]+(_[a-z0-9]+)*\.ipynb$")  # 09b sits after 09
 ALLOWED_NOTEBOOK_METADATA = {"kernelspec", "language_info"}
 
 
@@ -53,7 +53,7 @@ def test_notebook_uses_the_python3_kernel(path):
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=_id)
 def test_notebook_name_is_numbered(path):
-    assert NAME.match(path.name), f"{path.name} does not follow NN_topic.ipynb"
+    assert NAME.match(path.name), f"{path.name} does not follow NN_topic.ipynb (or NNb_topic)"
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=_id)

@@ -19,6 +19,7 @@ from dlbd_lib.nn.activation import (
     Softplus,
     Tanh,
 )
+from dlbd_lib.nn.attention import MultiheadAttention
 from dlbd_lib.nn.container import ModuleDict, ModuleList, Sequential
 from dlbd_lib.nn.conv import Conv1d, Conv2d, ConvTranspose2d
 from dlbd_lib.nn.dropout import Dropout
@@ -47,6 +48,13 @@ from dlbd_lib.nn.pooling import AdaptiveAvgPool2d, AvgPool2d, MaxPool2d
 from dlbd_lib.nn.resize import Upsample
 from dlbd_lib.nn.rnn import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNCell
 from dlbd_lib.nn.sparse import Embedding
+from dlbd_lib.nn.transformer import (
+    PositionalEncoding,
+    TransformerEncoder,
+    TransformerEncoderLayer,
+    generate_square_subsequent_mask,
+    sinusoidal_positional_encoding,
+)
 
 __all__ = [
     "Module", "Parameter", "IncompatibleKeys", "functional", "init", "utils",
@@ -61,4 +69,6 @@ __all__ = [
     "RNN", "LSTM", "GRU", "RNNCell", "LSTMCell", "GRUCell",
     "MSELoss", "L1Loss", "CrossEntropyLoss", "NLLLoss", "BCEWithLogitsLoss", "BCELoss",
     "HuberLoss", "SmoothL1Loss", "KLDivLoss", "CosineSimilarity",
+    "MultiheadAttention", "TransformerEncoderLayer", "TransformerEncoder", "PositionalEncoding",
+    "sinusoidal_positional_encoding", "generate_square_subsequent_mask",
 ]

@@ -33,6 +33,7 @@ from dlbd_lib.nn._functional_losses import (
     smooth_l1_loss,
     soft_cross_entropy,
 )
+from dlbd_lib.nn.attention_ops import scaled_dot_product_attention
 from dlbd_lib.nn.conv_ops import conv1d, conv2d
 from dlbd_lib.nn.conv_transpose_ops import conv_transpose2d
 from dlbd_lib.nn.fold_ops import fold, unfold
@@ -49,6 +50,7 @@ __all__ = [
     "adaptive_avg_pool2d", "interpolate", "unfold", "fold", "pad",
     "silu", "elu", "softplus", "hardtanh", "group_norm",
     "huber_loss", "smooth_l1_loss", "kl_div", "cosine_similarity",
+    "scaled_dot_product_attention",
 ]
 
 
