@@ -57,11 +57,15 @@ def decision_boundary(predict: Callable[[np.ndarray], Any], X: Any, y: Any, ax: 
     grid = np.stack([gx.ravel(), gy.ravel()], axis=1).astype(np.float32)
     out = to_numpy(predict(grid))
     labels = out.argmax(1) if out.ndim == 2 else out
-    # one fixed colour per class (tab10), the same for the regions and the points
-    ax.contourf(gx, gy, labels.reshape(gx.shape), alpha=0.3, cmap="tab10",
-                levels=np.arange(labels.max() + 2) - 0.5, vmin=-0.5, vmax=9.5)
-    ax.scatter(X[:, 0], X[:, 1], c=y, cmap="tab10", s=10, edgecolors="k", linewidths=0.2,
-               vmin=-0.5, vmax=9.5)
+    # one fixed colour per class (tab10), the same for the regions and the points: explicit
+    # colours, because contourf rescales a colormap to the levels it is given
+    tab10 = plt.get_cmap("tab10")
+    n_levels = int(max(labels.max(), y.max())) + 1
+    ax.contourf(gx, gy, labels.reshape(gx.shape), alpha=0.3,
+                levels=np.arange(n_levels + 1) - 0.5,
+                colors=[tab10(k % 10) for k in range(n_levels)])
+    ax.scatter(X[:, 0], X[:, 1], c=[tab10(int(k) % 10) for k in y], s=10, edgecolors="k",
+               linewidths=0.2)
     ax.set(title=title, xlabel="$x_1$", ylabel="$x_2$")
     return ax
 
