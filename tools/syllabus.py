@@ -21,25 +21,32 @@ TIMES = ROOT / "test-artifacts" / "notebook-times.json"
 START, END = "<!-- syllabus:start -->", "<!-- syllabus:end -->"
 
 SUMMARY = {
-    "00": "the five application areas, environment check, a first model in both engines",
-    "01": "ndarray as tensor, broadcasting, dtypes and memory, sparse CSR/COO, memory-mapped "
-          "streaming; torch tensors, sparse and devices",
-    "02": "perceptron, activations, MLP forward pass, learned vs hand-made features",
-    "03": "MSE, cross-entropy and stable log-softmax, derivatives by hand, finite differences",
-    "04": "a tiny autograd engine, the real one, gradient checks; torch.autograd agrees",
-    "05": "GD, SGD, mini-batch, momentum, Nesterov, Adam; LR decay, momentum schedule, "
-          "plateaus; a widget",
-    "06": "training loop, accuracy, confusion matrix, over/underfitting, weight decay, "
-          "dropout, early stopping",
-    "07": "convolution by hand and by im2col, pooling, LeNet, feature maps; video with CNN+RNN",
-    "08": "RNN cell and BPTT, vanishing/exploding gradients, clipping, forecasting a real "
-          "series; LSTM/GRU",
+    "00": "what makes data big (measured), the five application areas, a first model: the "
+          "same loop in both engines",
+    "01": "ndarray as tensor, broadcasting, dtypes and memory, a CSR product from scratch, "
+          "memory-mapped streaming; torch tensors, sparse and devices",
+    "02": "perceptron, activations, MLP forward pass, learned features vs hand-made ones and "
+          "a parameter-matched PCA baseline, chosen on validation",
+    "03": "MSE and cross-entropy as likelihoods (and KL), stable log-softmax, why not MSE for "
+          "classes, derivatives by hand, finite differences, float16 overflow",
+    "04": "Linear and softmax-CE backward derived, Jacobians and VJPs, a tiny autograd "
+          "engine, the real one, gradient checks, backward vs forward cost",
+    "05": "GD, SGD, momentum, Nesterov; RMSprop, Adam (bias correction), AdamW from "
+          "scratch; LR decay, momentum schedule, plateaus; streaming from disk; a widget",
+    "06": "training loop, metrics, over/underfitting, weight decay, dropout, early stopping; "
+          "the course's protocol; MLP vs logistic regression, k-NN and an RBF SVM",
+    "07": "convolution by hand and by im2col, its backward (col2im) and max-pool's, LeNet, "
+          "feature maps; video with CNN+RNN",
+    "08": "RNN cell and BPTT, vanishing/exploding gradients, clipping; forecasting a real "
+          "series against naive, drift, linear AR and Holt-Winters; LSTM/GRU",
     "09": "tokens, bag of words, TF-IDF, keywords, embeddings, a character-level language "
           "model; Chinese word segmentation (jieba), a poet's keywords, Tang-poetry LM",
     "09b": "scaled dot-product and multi-head attention, causal masks, positions, a "
            "character Transformer vs n-gram and LSTM, TF-IDF vs Transformer, the L² cost",
-    "10": "autoencoders vs PCA, k-means on codes, denoising, anomaly detection",
-    "11": "a GAN on 2-D mixtures, mode collapse, a digit GAN in torch",
+    "10": "autoencoders vs PCA, k-means on codes, denoising, anomaly detection with a "
+          "threshold chosen on validation",
+    "11": "a GAN on 2-D mixtures, mode collapse, a digit GAN in torch judged by precision "
+          "and recall against held-out digits",
     "12": "sparse ratings, matrix factorisation, RMSE and recall@k, neural CF",
     "13": "out-of-core data, streaming, DataLoader workers, throughput, mixed precision, "
           "data-parallel training, Dask",
