@@ -156,3 +156,18 @@ def test_ratings_with_biases_long_tail_and_skewed_activity() -> None:
     assert not flat.user_bias.any() and np.all(flat.item_weights == 1)
     with pytest.raises(ValueError, match="item_popularity"):
         make_ratings(item_popularity=-1.0)
+
+
+def test_ratings_taste_selection_makes_them_missing_not_at_random() -> None:
+    kw = dict(n_users=300, n_items=200, rank=3, density=0.05, noise=0.3, seed=2)
+    picky = make_ratings(**kw, taste_selection=1.0)
+    blind = make_ratings(**kw)
+
+    def observed_taste(r) -> float:
+        u, i = np.r_[r.train_users, r.test_users], np.r_[r.train_items, r.test_items]
+        return float(np.mean(np.sum(r.user_factors[u] * r.item_factors[i], axis=1)))
+
+    # users pick items they like: the observed pairs have a higher true taste p_u . q_i
+    assert picky.taste_selection == 1.0 and blind.taste_selection == 0.0
+    assert observed_taste(picky) > 0.5 > 0.1 > abs(observed_taste(blind))
+    assert picky.train_ratings.mean() > blind.train_ratings.mean() + 0.4
