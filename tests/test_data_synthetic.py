@@ -101,3 +101,73 @@ def test_ratings_structure_and_ground_truth() -> None:
     np.testing.assert_array_equal(again.test_ratings, r.test_ratings)
     with pytest.raises(ValueError, match="density"):
         make_ratings(density=0)
+
+
+def test_ratings_with_biases_long_tail_and_skewed_activity() -> None:
+    kw = dict(n_users=400, n_items=300, rank=3, density=0.05, noise=0.3, seed=1)
+    r = make_ratings(**kw, mean=3.5, user_bias_std=0.5, item_bias_std=0.8,
+                     item_popularity=1.0, user_activity=0.7)
+    n_obs = 6_000
+    assert len(r.train_ratings) + len(r.test_ratings) == n_obs
+    assert r.user_bias.shape == (400,) and r.item_bias.shape == (300,)
+    assert r.user_weights.shape == (400,) and r.item_weights.shape == (300,)
+    assert r.user_factors.dtype == r.train_ratings.dtype == np.float32
+    pairs = np.r_[r.train_users * 300 + r.train_items, r.test_users * 300 + r.test_items]
+    assert len(np.unique(pairs)) == n_obs  # still distinct pairs
+    # the noise around the full model (mean + biases + p.q) has the stated size
+    resid = r.train_ratings - r.true_ratings(r.train_users, r.train_items)
+    assert resid.std() == pytest.approx(0.3, rel=0.1)
+    unbiased = r.train_ratings - r.user_bias[r.train_users] - r.item_bias[r.train_items]
+    assert unbiased.mean() == pytest.approx(3.5, abs=0.1)
+    M = r.true_matrix()
+    np.testing.assert_allclose(M[r.test_users, r.test_items],
+                               r.true_ratings(r.test_users, r.test_items), rtol=1e-5)
+
+    # a long tail, measurable: the 10% most popular items hold far more than 10% of the
+    # ratings, and the more heavily weighted items get more ratings
+    def top10_share(counts: np.ndarray) -> float:
+        s = np.sort(counts)[::-1]
+        return s[: len(s) // 10].sum() / s.sum()
+
+    item_counts = np.bincount(np.r_[r.train_items, r.test_items], minlength=300)
+    user_counts = np.bincount(np.r_[r.train_users, r.test_users], minlength=400)
+    flat = make_ratings(**kw)
+    flat_counts = np.bincount(np.r_[flat.train_items, flat.test_items], minlength=300)
+    assert top10_share(item_counts) > 0.4 > 0.2 > top10_share(flat_counts)
+    assert top10_share(user_counts) > 0.2
+    assert np.corrcoef(np.log(r.item_weights), np.log1p(item_counts))[0, 1] > 0.8
+    assert np.corrcoef(np.log(r.user_weights), np.log1p(user_counts))[0, 1] > 0.8
+
+    # the biases are recoverable: per-user and per-item mean residuals track them
+    def mean_by(idx: np.ndarray, values: np.ndarray, n: int) -> np.ndarray:
+        return np.bincount(idx, values, n) / np.maximum(np.bincount(idx, minlength=n), 1)
+
+    y = r.train_ratings - r.train_ratings.mean()
+    b_item = mean_by(r.train_items, y, 300)
+    b_user = mean_by(r.train_users, y - b_item[r.train_items], 400)
+    seen_i = np.bincount(r.train_items, minlength=300) >= 10
+    seen_u = np.bincount(r.train_users, minlength=400) >= 10
+    assert np.corrcoef(b_item[seen_i], r.item_bias[seen_i])[0, 1] > 0.85
+    assert np.corrcoef(b_user[seen_u], r.user_bias[seen_u])[0, 1] > 0.7
+    # seeded, and the defaults are a model without biases, drawn uniformly
+    again = make_ratings(**kw, mean=3.5, user_bias_std=0.5, item_bias_std=0.8,
+                         item_popularity=1.0, user_activity=0.7)
+    np.testing.assert_array_equal(again.test_ratings, r.test_ratings)
+    assert not flat.user_bias.any() and np.all(flat.item_weights == 1)
+    with pytest.raises(ValueError, match="item_popularity"):
+        make_ratings(item_popularity=-1.0)
+
+
+def test_ratings_taste_selection_makes_them_missing_not_at_random() -> None:
+    kw = dict(n_users=300, n_items=200, rank=3, density=0.05, noise=0.3, seed=2)
+    picky = make_ratings(**kw, taste_selection=1.0)
+    blind = make_ratings(**kw)
+
+    def observed_taste(r) -> float:
+        u, i = np.r_[r.train_users, r.test_users], np.r_[r.train_items, r.test_items]
+        return float(np.mean(np.sum(r.user_factors[u] * r.item_factors[i], axis=1)))
+
+    # users pick items they like: the observed pairs have a higher true taste p_u . q_i
+    assert picky.taste_selection == 1.0 and blind.taste_selection == 0.0
+    assert observed_taste(picky) > 0.5 > 0.1 > abs(observed_taste(blind))
+    assert picky.train_ratings.mean() > blind.train_ratings.mean() + 0.4

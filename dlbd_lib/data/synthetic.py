@@ -137,11 +137,15 @@ def make_gaussian_mixture(n_samples: int = 1000, n_components: int = 8,
 
 @dataclass(frozen=True)
 class Ratings:
-    """Observed user-item ratings with the factors that generated them.
+    """Observed user-item ratings with the model that generated them.
 
     Triples: `*_users`, `*_items` (int64) and `*_ratings` (float32), each (n_train,)
-    or (n_test,). user_factors (n_users, rank), item_factors (n_items, rank) float32:
-    the noiseless rating of (u, i) is user_factors[u] @ item_factors[i].
+    or (n_test,). user_factors (n_users, rank), item_factors (n_items, rank) float32;
+    global_mean, user_bias (n_users,), item_bias (n_items,): the noiseless rating of
+    (u, i) is global_mean + user_bias[u] + item_bias[i] + user_factors[u] @ item_factors[i].
+    user_weights (n_users,), item_weights (n_items,), taste_selection: pair (u, i) was drawn
+    with weight user_weights[u] * item_weights[i] * exp(taste_selection * p_u @ q_i)
+    (all ones and 0 when pairs are drawn uniformly).
     """
 
     n_users: int
@@ -155,10 +159,26 @@ class Ratings:
     user_factors: np.ndarray
     item_factors: np.ndarray
     noise: float
+    global_mean: float = 0.0
+    user_bias: np.ndarray | None = None
+    item_bias: np.ndarray | None = None
+    user_weights: np.ndarray | None = None
+    item_weights: np.ndarray | None = None
+    taste_selection: float = 0.0
 
     def true_ratings(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
         """Noiseless ratings of the given (user, item) pairs: (len(users),) float32."""
-        return np.einsum("nk,nk->n", self.user_factors[users], self.item_factors[items])
+        r = np.einsum("nk,nk->n", self.user_factors[users], self.item_factors[items])
+        if self.user_bias is not None:
+            r = r + self.user_bias[users] + self.item_bias[items]
+        return (r + np.float32(self.global_mean)).astype(np.float32)
+
+    def true_matrix(self) -> np.ndarray:
+        """Noiseless ratings of all pairs: (n_users, n_items) float32."""
+        M = self.user_factors @ self.item_factors.T + np.float32(self.global_mean)
+        if self.user_bias is not None:
+            M += self.user_bias[:, None] + self.item_bias[None, :]
+        return M.astype(np.float32)
 
     def _matrix(self, users: np.ndarray, items: np.ndarray, ratings: np.ndarray,
                 fmt: str) -> Any:
@@ -176,28 +196,65 @@ class Ratings:
         return self._matrix(self.test_users, self.test_items, self.test_ratings, fmt)
 
 
+def _zipf_weights(n: int, exponent: float, rng: np.random.Generator) -> np.ndarray:
+    """Weights 1 / rank**exponent, ranks in a random order, normalised to mean 1: (n,)."""
+    w = np.arange(1, n + 1, dtype=np.float64) ** -exponent
+    w = w[rng.permutation(n)]
+    return w / w.mean()
+
+
 def make_ratings(n_users: int = 500, n_items: int = 300, rank: int = 5,
                  density: float = 0.05, noise: float = 0.1, seed: int = 0,
-                 test_size: float = 0.2) -> Ratings:
-    """Sparse synthetic ratings from a low-rank model: r(u, i) = p_u @ q_i + noise.
+                 test_size: float = 0.2, *, mean: float = 0.0, user_bias_std: float = 0.0,
+                 item_bias_std: float = 0.0, item_popularity: float = 0.0,
+                 user_activity: float = 0.0, taste_selection: float = 0.0) -> Ratings:
+    """Sparse synthetic ratings: r(u, i) = mean + b_u + b_i + p_u @ q_i + noise.
 
-    p_u, q_i ~ N(0, 1/sqrt(rank)) per entry, so the noiseless ratings have unit variance.
-    round(density * n_users * n_items) distinct (user, item) pairs are observed, chosen
-    uniformly; a random test_size share of them is held out. Returns a `Ratings` with the
-    train/test triples, the true factors, and train_matrix()/test_matrix() (scipy.sparse).
+    p_u, q_i ~ N(0, 1/sqrt(rank)) per entry, so p_u @ q_i has unit variance; b_u ~
+    N(0, user_bias_std^2), b_i ~ N(0, item_bias_std^2). round(density * n_users * n_items)
+    distinct (user, item) pairs are observed. With item_popularity = user_activity = 0
+    (the defaults) they are chosen uniformly; otherwise pair (u, i) is drawn, without
+    replacement, with weight a_u * w_i, where w_i = 1 / rank_i**item_popularity over a
+    random popularity order of the items (a Zipf long tail; 1.0 is typical of real
+    catalogues) and a_u likewise with user_activity, times exp(taste_selection * p_u @ q_i)
+    (users pick items they expect to like: the ratings are missing not at random, and
+    which pairs are observed carries taste). A random test_size share of the pairs
+    is held out. Returns a `Ratings` with the train/test triples, the true model and the
+    weights, and train_matrix()/test_matrix() (scipy.sparse).
     """
     if not 0 < density <= 1:
         raise ValueError(f"density must be in (0, 1], got {density}")
     if not 0 <= test_size < 1:
         raise ValueError(f"test_size must be in [0, 1), got {test_size}")
+    if min(user_bias_std, item_bias_std, item_popularity, user_activity, taste_selection) < 0:
+        raise ValueError("user_bias_std, item_bias_std, item_popularity, user_activity and "
+                         "taste_selection must be >= 0")
     rng = np.random.default_rng(seed)
     scale = rank ** -0.25
     P = (scale * rng.standard_normal((n_users, rank))).astype(np.float32)
     Q = (scale * rng.standard_normal((n_items, rank))).astype(np.float32)
     n_obs = max(1, int(round(density * n_users * n_items)))
-    cells = rng.choice(n_users * n_items, size=n_obs, replace=False)
+    uniform = item_popularity == 0 and user_activity == 0 and taste_selection == 0
+    extras = np.random.default_rng([seed, 12])  # a second stream: defaults stay as they were
+    b_user = (user_bias_std * extras.standard_normal(n_users)).astype(np.float32)
+    b_item = (item_bias_std * extras.standard_normal(n_items)).astype(np.float32)
+    a_user = _zipf_weights(n_users, user_activity, extras)
+    w_item = _zipf_weights(n_items, item_popularity, extras)
+    if uniform:
+        cells = rng.choice(n_users * n_items, size=n_obs, replace=False)
+    else:
+        # weighted sampling without replacement (Gumbel top-k): keep the n_obs pairs with
+        # the largest log(a_u * w_i) + Gumbel noise
+        keys = np.log(a_user)[:, None] + np.log(w_item)[None, :]
+        if taste_selection:
+            keys = keys + taste_selection * (P.astype(np.float64) @ Q.T)
+        keys = keys.ravel()
+        keys += rng.gumbel(size=keys.size)
+        cells = np.argpartition(-keys, n_obs - 1)[:n_obs]
+        cells = cells[rng.permutation(n_obs)]
     users, items = cells // n_items, cells % n_items
     ratings = np.einsum("nk,nk->n", P[users], Q[items])
+    ratings = ratings + mean + b_user[users] + b_item[items]
     ratings = (ratings + noise * rng.standard_normal(n_obs)).astype(np.float32)
     n_test = int(round(test_size * n_obs))
     is_test = np.zeros(n_obs, dtype=bool)
@@ -205,4 +262,5 @@ def make_ratings(n_users: int = 500, n_items: int = 300, rank: int = 5,
     tr, te = ~is_test, is_test
     return Ratings(n_users, n_items, users[tr].astype(np.int64), items[tr].astype(np.int64),
                    ratings[tr], users[te].astype(np.int64), items[te].astype(np.int64),
-                   ratings[te], P, Q, float(noise))
+                   ratings[te], P, Q, float(noise), float(mean), b_user, b_item,
+                   a_user.astype(np.float32), w_item.astype(np.float32), float(taste_selection))
