@@ -47,7 +47,9 @@ SUMMARY = {
           "threshold chosen on validation",
     "11": "a GAN on 2-D mixtures, mode collapse, a digit GAN in torch judged by precision "
           "and recall against held-out digits",
-    "12": "sparse ratings, matrix factorisation, RMSE and recall@k, neural CF",
+    "12": "sparse ratings with a long tail, regularised biases, matrix factorisation by SGD "
+          "and ALS chosen on validation, recall@k and NDCG@k against popularity and an "
+          "oracle, implicit feedback: neural CF vs MF",
     "13": "out-of-core data, streaming, DataLoader workers, throughput, mixed precision, "
           "data-parallel training, Dask",
     "14": "CPU/GPU/TPU, exporting a model and running it from C++, frameworks, what comes next",
