@@ -48,7 +48,8 @@ def _child(args: list[str], limit_bytes: int) -> dict:
            "ARROW_DEFAULT_MEMORY_POOL": "system"}
     t0 = time.perf_counter()
     run = subprocess.run([sys.executable, "-m", "benchmarks.out_of_core", "--child", *args],
-                         env=env, capture_output=True, text=True, preexec_fn=_cap(limit_bytes))
+                         env=env, capture_output=True, text=True, preexec_fn=_cap(limit_bytes),
+                         cwd=Path(__file__).resolve().parents[1])
     seconds = time.perf_counter() - t0
     if run.returncode != 0:
         return {"ok": False, "seconds": seconds, "error": run.stderr.strip()[-400:]}
