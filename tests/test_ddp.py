@@ -79,7 +79,7 @@ def test_two_nodes_meet_through_c10d_rendezvous(unequal: Path, tmp_path: Path) -
         cmd = [sys.executable, "-m", "torch.distributed.run", "--nnodes=2",
                "--nproc_per_node=1", "--rdzv_backend=c10d",
                f"--rdzv_endpoint=127.0.0.1:{port}", "--rdzv_id=dlbd-test",
-               "--rdzv_conf=join_timeout=60", *script_args(unequal, out)]
+               "--rdzv_conf=join_timeout=60", *script_args(unequal, out), "--epochs", "1"]
         nodes.append(subprocess.Popen(cmd, env=env(), stdout=subprocess.PIPE,
                                       stderr=subprocess.PIPE, text=True))
     try:
