@@ -41,7 +41,8 @@ SUMMARY = {
     "12": "sparse ratings, matrix factorisation, RMSE and recall@k, neural CF",
     "13": "out-of-core data, streaming, DataLoader workers, throughput, mixed precision, "
           "data-parallel training, Dask",
-    "14": "CPU/GPU/TPU, exporting a model and running it from C, frameworks, what comes next",
+    "14": "CPU/GPU/TPU, exporting a model and running it from C (and C++ with libtorch), "
+          "frameworks, what comes next",
 }
 
 
