@@ -201,7 +201,7 @@ def test_torch_adapter_shards_partitions_over_workers(id_dir: Path) -> None:
         assert ids.tolist() == list(range(200))  # each row once, even with 2 workers
     shards = []
     for rank in (0, 1):  # two data-parallel processes, each with its copy at epoch 5
-        tds = ds.torch(rank=rank, world_size=2)
+        tds = ds.torch(rank=rank, world_size=2, even=None)  # exact split, unequal counts
         tds.set_epoch(5)
         shards.append(sorted(i for X, _ in tds for i in X[:, 0].tolist()))
     assert not set(shards[0]) & set(shards[1]) and len(shards[0]) + len(shards[1]) == 200

@@ -52,7 +52,8 @@ SUMMARY = {
           "oracle, implicit feedback: neural CF vs MF",
     "13": "out-of-core data, streaming, DataLoader workers, throughput, mixed precision, "
           "data-parallel training, Dask",
-    "14": "CPU/GPU/TPU, exporting a model and running it from C++, frameworks, what comes next",
+    "14": "CPU/GPU/TPU, exporting a model and running it from C (and C++ with libtorch), "
+          "frameworks, what comes next",
 }
 
 # Fresh-kernel times of notebooks the last recorded test run did not include yet

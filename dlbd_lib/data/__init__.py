@@ -7,13 +7,16 @@ imported only by the functions that need them.
 
 - loader:      Dataset, TensorDataset, Subset, random_split, DataLoader, default_collate
 - streaming:   write_memmap_dataset, MemmapDataset, stream_batches (memory-mapped .npy)
-- partitioned: write_partitioned_parquet, PartitionedDataset (Parquet directories)
+- partitioned: write_partitioned_parquet, PartitionedDataset (Parquet directories or
+               fsspec URLs: s3://, gs://, memory://, file://)
+- dask_pipeline: feature_stats, train_val_split (out of core, with Dask)
 - datasets:    load_digits, moving_digits, load_co2, load_sunspots
 - text:        load_text_corpus, load_chinese_text, load_tang_poems
 - synthetic:   make_regression_data, make_moons, make_spirals, make_gaussian_mixture,
                make_ratings
 """
 
+from dlbd_lib.data.dask_pipeline import feature_stats, train_val_split
 from dlbd_lib.data.datasets import (
     MOVING_DIRECTIONS,
     TimeSeries,
@@ -73,6 +76,8 @@ __all__ = [
     "PartitionedDataset",
     "PartitionedInfo",
     "write_partitioned_parquet",
+    "feature_stats",
+    "train_val_split",
     "load_digits",
     "moving_digits",
     "MOVING_DIRECTIONS",

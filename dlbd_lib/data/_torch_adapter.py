@@ -22,15 +22,21 @@ class TorchPartitionedDataset(IterableDataset):
     Shard = rank * num_workers + worker id, out of world_size * num_workers: each
     partition goes to exactly one worker of one process. Yields (X, y) torch tensors
     (from_numpy, no copy), already batched: use DataLoader(..., batch_size=None).
+    With world_size > 1, `even` ("pad" or "truncate") gives every shard the same number
+    of batches, so every rank takes the same number of steps.
     """
 
-    def __init__(self, source: Any, rank: int = 0, world_size: int = 1) -> None:
+    def __init__(self, source: Any, rank: int = 0, world_size: int = 1,
+                 even: str | None = "pad") -> None:
         super().__init__()
         if not 0 <= rank < world_size:
             raise ValueError(f"rank must be in [0, {world_size}), got {rank}")
+        if even not in (None, "pad", "truncate"):
+            raise ValueError(f"even must be None, 'pad' or 'truncate', got {even!r}")
         self.source = source
         self.rank = rank
         self.world_size = world_size
+        self.even = even
 
     def set_epoch(self, epoch: int) -> None:
         """Use epoch `epoch`'s partition order (workers get a fresh copy each epoch)."""
@@ -41,7 +47,8 @@ class TorchPartitionedDataset(IterableDataset):
         worker, num_workers = (0, 1) if info is None else (info.id, info.num_workers)
         shard = self.rank * num_workers + worker
         num_shards = self.world_size * num_workers
-        for batch in self.source.iter_shard(shard, num_shards):
+        even = self.even if self.world_size > 1 else None
+        for batch in self.source.iter_shard(shard, num_shards, even=even):
             if isinstance(batch, tuple):
                 yield tuple(torch.from_numpy(np.asarray(b)) for b in batch)
             else:
