@@ -169,6 +169,9 @@ def _compare_equal(actual: Any, expected: Any) -> tuple[str, str] | None:
     if same:
         return None
     message = f"expected {_short(expected)}, got {_short(actual)}"
+    if all(isinstance(v, int | float | np.number) and not isinstance(v, bool | np.bool_)
+           for v in (actual, expected)):
+        message = _both(expected, actual)
     numbers = (int, float, complex, np.number)
     if type(actual) is not type(expected) and not (
         isinstance(actual, numbers) and isinstance(expected, numbers)

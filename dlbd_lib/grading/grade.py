@@ -251,6 +251,9 @@ def _judge(plan: object, timeout: float, context: dict) -> dict:
         if context["stop_at"] is not None:
             limit = max(min(limit, context["stop_at"] - time.monotonic()), 1)
         env = dict(os.environ, PYTHONDONTWRITEBYTECODE="1", MPLBACKEND="agg")
+        # the judge and the kernel's agent must be this very dlbd_lib, whatever is installed
+        root = str(Path(__file__).resolve().parents[2])
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
         with open(os.path.join(folder, "log.txt"), "w") as log:
             process = subprocess.Popen(
                 [sys.executable, "-m", "dlbd_lib.grading.judge", plan_path, result_path],

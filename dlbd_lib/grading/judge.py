@@ -32,7 +32,9 @@ class _Missing:
         self._name = name
 
     def _fail(self, *args: Any, **kwargs: Any) -> Any:
-        raise NameError(f"name {self._name!r} is not defined")
+        error = NameError(f"name {self._name!r} is not defined")
+        error._dlbd_where = ""  # type: ignore[attr-defined]  (nowhere in the student's code)
+        raise error
 
     __call__ = __getattr__ = __getitem__ = __iter__ = __len__ = __array__ = _fail
     __float__ = __int__ = __bool__ = _fail
@@ -162,8 +164,8 @@ class Judge:
             action()
         except ChannelError as exc:
             self.broken = self.broken or str(exc)
-            if exercise is not None:
-                self.verdicts[exercise] = {"status": "error",
+            if exercise is not None:  # the student's code hung, died or broke the channel
+                self.verdicts[exercise] = {"status": "failed",
                                            "message": f"{self.broken} while this check ran"}
         except Exception as exc:
             line = f"{type(exc).__name__}: {str(exc).strip()[:200]}"

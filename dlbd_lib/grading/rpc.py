@@ -33,8 +33,10 @@ class RemoteError(Exception):
     """An exception from the other side whose class is not a built-in one."""
 
 
-class ChannelError(Exception):
-    """The kernel stopped answering: it died, hung past the time limit or broke the protocol."""
+class ChannelError(BaseException):
+    """The kernel stopped answering: it died, hung past the time limit or broke the protocol.
+
+    Not an Exception, so that no ``except Exception`` (a Checker's included) swallows it."""
 
 
 class Remote:
@@ -238,8 +240,6 @@ class Endpoint:
             kwargs = {str(k): self.codec.decode(v) for k, v in message.get("k", {}).items()}
             return {"ok": self.codec.encode(self.perform(op, args, kwargs))}
         except (Exception, SystemExit, KeyboardInterrupt) as exc:
-            if isinstance(exc, ChannelError):
-                raise
             return {"err": describe_error(exc, self.skip_frame)}
 
     def perform(self, op: str, args: list[Any], kwargs: dict[str, Any]) -> Any:

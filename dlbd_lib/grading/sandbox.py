@@ -101,7 +101,8 @@ class Sandbox:
 
     def wrap(self, cmd: list[str]) -> list[str]:
         config = {"isolated": self.isolated, "uid": self.uid, "hide": self.hide,
-                  "expose": closed_ancestors(_needed(cmd)) if self.isolated else {},
+                  "expose": (closed_ancestors(_needed(cmd) + [self.scratch])
+                             if self.isolated else {}),
                   "memory": self.memory_mb, "cgroup": self.cgroup, "nproc": NPROC}
         return [sys.executable, os.path.abspath(__file__), json.dumps(config), "--", *cmd]
 
@@ -189,8 +190,7 @@ def closed_ancestors(paths: list[str]) -> dict[str, list[str]]:
                     child = os.path.join(folder, parts[depth])
                     if os.path.exists(child) and child not in closed.setdefault(folder, []):
                         closed[folder].append(child)
-                    break
-    return closed
+    return dict(sorted(closed.items(), key=lambda item: len(item[0])))  # outer ones first
 
 
 def _expose(libc: Any, closed: dict[str, list[str]]) -> None:
