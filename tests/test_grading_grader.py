@@ -14,9 +14,18 @@ import sys
 import tempfile
 from pathlib import Path
 
-import nbformat
 import pytest
-from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+from grading_demo import (  # noqa: E402
+    MEMORY_MB,
+    NAME,
+    RIGHT,
+    by_student,
+    exercise,
+    make_course,
+    solutions,
+    student,
+    submit,
+)
 
 from dlbd_lib.grading.__main__ import main as grade_main
 from dlbd_lib.grading.grade import match_source, student_name
@@ -24,90 +33,10 @@ from dlbd_lib.grading.merge import build_plan, defined_names
 from dlbd_lib.grading.nbio import write_notebook
 from dlbd_lib.grading.release import release_notebook
 
-NAME = "01_demo.ipynb"
-MEMORY_MB = 3072
-
-DOUBLE = "def double(x):\n    ### BEGIN SOLUTION\n    return 2 * x\n    ### END SOLUTION"
-CHECK_1 = """# CHECK 1.1 (2 points)
-with Checker("1.1", points=2) as check:
-    check.close(double(np.arange(3)), [0, 2, 4], hint="Multiply by two.")
-    ### BEGIN HIDDEN TESTS
-    check.close(double(np.array(5.0)), 10.0)
-    ### END HIDDEN TESTS"""
-TOTAL = "### BEGIN SOLUTION\ntotal = int(np.arange(10).sum())\n### END SOLUTION"
-CHECK_2 = '# CHECK 1.2\nwith Checker("1.2") as check:\n    check.equal(total, 45)'
-
-
-def solutions() -> nbformat.NotebookNode:
-    nb = new_notebook()
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
-                                 "language": "python"}
-    nb.cells = [
-        new_markdown_cell("# Demo"),
-        new_code_cell("import numpy as np\nfrom dlbd_lib.grading import Checker"),
-        new_code_cell(DOUBLE),
-        new_code_cell(CHECK_1),
-        new_code_cell(TOTAL),
-        new_code_cell(CHECK_2),
-    ]
-    return nb
-
-
-def student(answers: dict[str, str] | None = None, *, drop: tuple[str, ...] = (),
-            extra: tuple[str, ...] = (), after: dict[str, str] | None = None,
-            strip: bool = False) -> nbformat.NotebookNode:
-    """A released copy with some cells (found by grade_id) rewritten, dropped, followed by a
-    new cell (``after``) or added at the end (``extra``); ``strip`` loses ids and metadata."""
-    nb = release_notebook(solutions())
-    answers, after = answers or {}, after or {}
-    kept = []
-    for cell in nb.cells:
-        grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
-        if grade_id in drop:
-            continue
-        if grade_id in answers:
-            cell.source = answers[grade_id]
-        kept.append(cell)
-        if grade_id in after:
-            kept.append(new_code_cell(after[grade_id]))
-    nb.cells = kept + [new_code_cell(source) for source in extra]
-    if strip:
-        for cell in nb.cells:
-            cell.metadata = {}
-            cell.pop("id", None)
-        nb.nbformat_minor = 4
-    return nb
-
-
-RIGHT = {"answer-1-1": "def double(x):\n    return 2 * x",
-         "answer-1-2": "total = 45"}
-
-
-def submit(root: Path, who: str, nb: nbformat.NotebookNode | str, name: str = NAME) -> Path:
-    path = root / "submitted" / who / name
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if isinstance(nb, str):
-        path.write_text(nb, encoding="utf-8")
-    else:
-        write_notebook(nb, path)
-    return path
-
 
 @pytest.fixture
-def course(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A course folder with solutions/ (world-readable: the grader may run as another user)."""
-    tmp_path.chmod(0o755)
-    (tmp_path / "solutions").mkdir()
-    write_notebook(solutions(), tmp_path / "solutions" / NAME)
-    return tmp_path
-
-
-def by_student(document: dict) -> dict[str, dict]:
-    return {entry["student"]: entry for entry in document["notebooks"]}
-
-
-def exercise(entry: dict, exercise_id: str) -> dict:
-    return next(ex for ex in entry["exercises"] if ex["exercise"] == exercise_id)
+def course(tmp_path: Path) -> Path:
+    return make_course(tmp_path)
 
 
 def test_matching_and_student_names():
@@ -134,13 +63,14 @@ def test_plan_leaves_checks_out_of_the_kernel_and_gives_them_to_the_judge():
     assert "def helper" in kernel and "total = 45" in kernel
     kinds = [(cell["kind"], cell.get("exercise") or cell.get("names")) for cell in plan.trusted]
     assert kinds == [("setup", None), ("answer", ["double"]), ("check", "1.1"),
-                     ("answer", ["total"]), ("check", "1.2")]
+                     ("answer", ["total"]), ("check", "1.2"), ("answer", ["apply_twice"]),
+                     ("check", "1.3")]
     assert "BEGIN HIDDEN TESTS" in plan.trusted[2]["source"]  # the judge has them, intact
     assert plan.missing == {} and plan.warnings == []
 
     stripped = build_plan(solutions(), student(RIGHT, strip=True))
     assert stripped.missing == {}
-    assert stripped.warnings == ["answer cell(s) of exercise 1.1, 1.2 matched by content "
+    assert stripped.warnings == ["answer cell(s) of exercise 1.1, 1.2, 1.3 matched by content "
                                  "(cell ids or metadata were lost)"]
     deleted = build_plan(solutions(), student(RIGHT, drop=("answer-1-2",)))
     assert deleted.missing == {"1.2": "answer cell missing: no cell defines total"}
@@ -155,15 +85,17 @@ def test_batch_of_gradable_notebooks(course: Path, capsys: pytest.CaptureFixture
         # passes the visible check, fails the hidden one that only the judge has
         submit(course, "wrong", student({"answer-1-1": "def double(x):\n"
                                                        "    return np.array([0, 2, 4])",
-                                         "answer-1-2": "total = 44.99999"})),
+                                         "answer-1-2": "total = 44.99999",
+                                         "answer-1-3": "def apply_twice(f, x):\n"
+                                                       "    return f(x)"})),
         submit(course, "raises", student({
-            "answer-1-1": "raise RuntimeError('boom')\ndef double(x):\n    return 2 * x",
-            "answer-1-2": "total = 45"})),
+            **RIGHT,
+            "answer-1-1": "raise RuntimeError('boom')\ndef double(x):\n    return 2 * x"})),
         submit(course, "deleted", student(RIGHT, drop=("check-1-1", "check-1-2",
                                                        "answer-1-2"))),
         # a helper in a new cell between the answer and its check (a false negative before)
         submit(course, "helper", student(
-            {"answer-1-1": "def double(x):\n    return times(x, 2)", "answer-1-2": "total = 45"},
+            {**RIGHT, "answer-1-1": "def double(x):\n    return times(x, 2)"},
             after={"answer-1-1": "def times(x, k):\n    return k * x"})),
         # correct work whose cell ids and metadata were lost (scored 0 before)
         submit(course, "stripped", student(RIGHT, strip=True)),
@@ -177,13 +109,13 @@ def test_batch_of_gradable_notebooks(course: Path, capsys: pytest.CaptureFixture
 
     results = by_student(json.loads(json_path.read_text()))
     assert {name: (r["status"], r["score"], r["max_score"]) for name, r in results.items()} == {
-        "right": ("graded", 3, 3),
-        "wrong": ("graded", 0, 3),
-        "raises": ("graded", 1, 3),
-        "deleted": ("graded", 2, 3),
-        "helper": ("graded", 3, 3),
-        "stripped": ("graded", 3, 3),
-        "unanswered": ("graded", 0, 3),
+        "right": ("graded", 4, 4),
+        "wrong": ("graded", 0, 4),
+        "raises": ("graded", 2, 4),
+        "deleted": ("graded", 3, 4),
+        "helper": ("graded", 4, 4),
+        "stripped": ("graded", 4, 4),
+        "unanswered": ("graded", 0, 4),
     }
     assert results["right"]["message"] == "" and results["right"]["warnings"] == []
     assert exercise(results["wrong"], "1.1") == {
@@ -201,15 +133,17 @@ def test_batch_of_gradable_notebooks(course: Path, capsys: pytest.CaptureFixture
         "message": "answer cell missing: no cell defines total"}
     assert results["deleted"]["message"] == "answer cell missing for exercise 1.2"
     assert results["stripped"]["warnings"] == [
-        "answer cell(s) of exercise 1.1, 1.2 matched by content (cell ids or metadata were lost)"]
+        "answer cell(s) of exercise 1.1, 1.2, 1.3 matched by content (cell ids or metadata were "
+        "lost)"]
     assert {ex["status"] for ex in results["unanswered"]["exercises"]} == {"unanswered"}
     assert all(r["isolation"] for r in results.values())
 
     rows = list(csv.DictReader(csv_path.open(encoding="utf-8")))
-    assert len(rows) == 7 * 3
+    assert exercise(results["wrong"], "1.3")["message"] == "expected 5, got 4"
+    assert len(rows) == 7 * 4
     totals = {row["student"]: (row["status"], row["points"], row["max_points"])
               for row in rows if row["exercise"] == "TOTAL"}
-    assert totals["raises"] == ("graded", "1", "3") and totals["right"] == ("graded", "3", "3")
+    assert totals["raises"] == ("graded", "2", "4") and totals["right"] == ("graded", "4", "4")
     assert "7 of 7 notebook(s) graded completely." in printed
     assert "Per student" in printed and "Traceback" not in printed
 
@@ -224,11 +158,9 @@ def test_batch_of_gradable_notebooks(course: Path, capsys: pytest.CaptureFixture
 def test_notebooks_that_cannot_be_graded(course: Path):
     json_path = course / "grades.json"
     paths = [
-        submit(course, "hangs", student({"answer-1-1": RIGHT["answer-1-1"],
-                                         "answer-1-2": "while True:\n    pass"})),
+        submit(course, "hangs", student({**RIGHT, "answer-1-2": "while True:\n    pass"})),
         submit(course, "hangs_in_check", student({
-            "answer-1-1": "def double(x):\n    while True:\n        pass",
-            "answer-1-2": "total = 45"})),
+            **RIGHT, "answer-1-1": "def double(x):\n    while True:\n        pass"})),
         submit(course, "hog", student(RIGHT, extra=("big = np.ones(2**30)  # 8 GiB",))),
         submit(course, "mallory", '{"cells": [ this is not json'),
         course / "submitted" / "ghost" / NAME,
@@ -251,16 +183,16 @@ def test_notebooks_that_cannot_be_graded(course: Path):
         "ghost": "invalid", "eve": "no-source"}
     hangs = results["hangs"]
     assert hangs["message"] == "time limit of 8 s reached in the cell starting `while True:`"
-    assert [ex["status"] for ex in hangs["exercises"]] == ["not-run", "not-run"]
+    assert [ex["status"] for ex in hangs["exercises"]] == ["not-run"] * 3
     in_check = results["hangs_in_check"]
     assert exercise(in_check, "1.1") == {
         "exercise": "1.1", "status": "failed", "points": 0, "max_points": 2,
         "message": "time limit of 8 s reached while this check ran"}
     assert exercise(in_check, "1.2")["status"] == "not-run"
-    assert results["hog"]["score"] == 3
+    assert results["hog"]["score"] == 4
     assert results["hog"]["message"] == f"a cell ran out of memory (limit {MEMORY_MB} MB)"
     assert results["mallory"]["message"].startswith("not a valid notebook")
-    assert results["mallory"]["max_score"] == 3
+    assert results["mallory"]["max_score"] == 4
     assert results["ghost"]["message"].startswith("not a valid notebook: cannot read the file")
     assert results["eve"]["message"].endswith("matches the name 99_unknown.ipynb")
 
@@ -278,7 +210,7 @@ def test_default_time_limit_comes_from_the_solution(course: Path, monkeypatch):
     monkeypatch.setattr(grade, "_judge", spy)
     path = submit(course, "right", student(RIGHT))
     [result] = grade.grade_notebooks([path], course / "solutions", memory_mb=MEMORY_MB)
-    assert result.status == "graded" and result.score == 3
+    assert result.status == "graded" and result.score == 4
     assert seen[0] == grade.MAX_TIMEOUT  # the solution itself, as a submission
     assert seen[1] == grade.MIN_TIMEOUT  # 3 x a few seconds, but at least MIN_TIMEOUT
 
@@ -292,5 +224,5 @@ def test_scratch_folders_are_removed(course: Path, monkeypatch: pytest.MonkeyPat
     monkeypatch.setenv("TMPDIR", str(course / "tmp"))
     [result] = grade.grade_notebooks([submit(course, "right", student(RIGHT))],
                                      course / "solutions", timeout=30, memory_mb=MEMORY_MB)
-    assert result.score == 3, result.message
+    assert result.score == 4, result.message
     assert list((course / "tmp").iterdir()) == []

@@ -124,8 +124,8 @@ def defined_names(source: str) -> list[str]:
                     name = (alias.asname or alias.name).split(".")[0]
                     if alias.name != "*" and name not in names:
                         names.append(name)
-            for field in ("body", "orelse", "finalbody"):
-                visit(getattr(node, field, []) or [])
+            for part in ("body", "orelse", "finalbody"):
+                visit(getattr(node, part, []) or [])
             for handler in getattr(node, "handlers", []) or []:
                 visit(handler.body)
 
