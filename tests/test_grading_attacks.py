@@ -29,7 +29,8 @@ WRONG = {"answer-1-1": "def double(x):\n    return x",
 # and the comparisons (the same attack, unconditional, when not graded, is pointless)
 PATCH_CHECKER = """
 import os
-import dlbd_lib.grading as grading, dlbd_lib.grading.checks as checks, dlbd_lib.grading.compare as compare
+import dlbd_lib.grading as grading, dlbd_lib.grading.checks as checks
+import dlbd_lib.grading.compare as compare
 if os.environ.get("DLBD_GRADING") or "grade" in os.getcwd() or "dlbd" in os.getcwd():
     class Always(checks.Checker):
         def _run(self, *args, **kwargs):
