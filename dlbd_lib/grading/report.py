@@ -100,7 +100,8 @@ def write_json(results: Sequence[NotebookResult], path: str | Path) -> None:
 def _atomic_write(path: str | Path, text: str) -> None:
     path = Path(path)
     tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w", encoding="utf-8", newline="") as handle:
+    descriptor = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o640)
+    with open(descriptor, "w", encoding="utf-8", newline="") as handle:
         handle.write(text)
     os.replace(tmp, path)
 
