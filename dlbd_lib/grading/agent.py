@@ -176,7 +176,11 @@ def serve() -> None:
         reply = kernel.raw_input(json.dumps(message, allow_nan=True))
         return json.loads(reply)
 
-    endpoint = KernelEndpoint(exchange, shell.user_ns)
+    serve_loop(KernelEndpoint(exchange, shell.user_ns))
+
+
+def serve_loop(endpoint: KernelEndpoint) -> None:
+    """Say hello, then answer requests until the judge says goodbye."""
     message = endpoint.send({"hello": 1})
     while True:
         if "req" not in message:

@@ -142,6 +142,8 @@ class Codec:
                                         self.encode(value.step)]}
         if value is Ellipsis:
             return {"$": "ellipsis"}
+        if type(value).__name__ == "_NotAnsweredType":
+            return {"$": "notanswered"}
         if isinstance(value, range):
             return {"$": "range", "v": [value.start, value.stop, value.step]}
         if isinstance(value, pathlib.PurePath):
@@ -244,28 +246,30 @@ class Codec:
                     "h": (self.export(value)["id"]
                           if value.requires_grad and value.grad_fn is not None else None)}
         # the judge sends the tensor with its graph, inputs first (iteratively: graphs are deep)
+        tensor = next(c for c in type(value).__mro__ if c.__name__ == "Tensor")
+        if value.requires_grad:
+            self.grad_inputs.append(value)  # backward through the kernel's result reaches it
         nodes, seen, stack = [], set(), [(value, False)]
-        tensor = type(value).__mro__[[c.__name__ for c in type(value).__mro__].index("Tensor")]
+        mirror = self._mirror
         while stack:
             t, expanded = stack.pop()
-            if id(t) in seen:
+            key = id(t)
+            if key in seen:
                 continue
-            ctx = t.grad_fn
-            inputs = [i for i in getattr(ctx, "inputs", ()) if isinstance(i, tensor)]
+            ctx = t._ctx
+            inputs = [i for i in ctx.inputs if isinstance(i, tensor)] if ctx is not None else ()
             if expanded or not inputs:
-                seen.add(id(t))
-                mid = self._mirror(t)
-                if t.requires_grad:
-                    self.grad_inputs.append(t)
-                nodes.append({"m": mid, "param": type(t).__name__ == "Parameter",
-                              "rg": bool(t.requires_grad), "d": _npy(t.data),
-                              "g": None if t.grad is None else _npy(t.grad),
+                seen.add(key)
+                grad = t.grad
+                nodes.append({"m": mirror(t), "param": type(t).__name__ == "Parameter",
+                              "rg": t._requires_grad, "d": _npy(t._data),
+                              "g": None if grad is None else _npy(grad),
                               "fn": None if ctx is None else ctx.name,
-                              "in": [self._mirror(i) for i in inputs]})
+                              "in": [mirror(i) for i in inputs]})
             else:
                 stack.append((t, True))
                 stack += [(i, False) for i in inputs if id(i) not in seen]
-        return {"$": "graph", "m": self._mirror(value), "nodes": nodes}
+        return {"$": "graph", "m": mirror(value), "nodes": nodes}
 
     def _encode_rng(self, value: np.random.Generator) -> dict[str, Any]:
         state = value.bit_generator.state
@@ -329,6 +333,11 @@ class Codec:
 
     def _dec_ellipsis(self, d: dict) -> Any:
         return Ellipsis
+
+    def _dec_notanswered(self, d: dict) -> Any:
+        from .checks import NotAnswered  # noqa: PLC0415
+
+        return NotAnswered
 
     def _dec_range(self, d: dict) -> range:
         return range(*(int(v) for v in d["v"]))
