@@ -226,3 +226,13 @@ def test_scratch_folders_are_removed(course: Path, monkeypatch: pytest.MonkeyPat
                                      course / "solutions", timeout=30, memory_mb=MEMORY_MB)
     assert result.score == 4, result.message
     assert list((course / "tmp").iterdir()) == []
+
+
+def test_the_whole_run_has_a_deadline(course: Path):
+    from dlbd_lib.grading import grade
+
+    paths = [submit(course, who, student(RIGHT)) for who in ("ann", "ben")]
+    results = grade.grade_notebooks(paths, course / "solutions", timeout=30, deadline=1)
+    assert [(r.status, r.message) for r in results] == [
+        ("not-run", "the whole run's time limit was reached")] * 2
+    assert all(ex.status == "not-run" for r in results for ex in r.exercises)
