@@ -24,6 +24,10 @@ student's notebook runs top to bottom; under nbgrader (``NBGRADER_EXECUTION`` se
 verdict, so nbgrader's autograder, which scores a test cell by whether it raises, agrees
 with ours. A check cell left with no visible checks (all of them hidden) says so and passes
 nothing: ``○ Exercise 1.3: checked at grading time (2 points)``.
+
+At grading time the check cells run in the judge (see ``judge``), never in the student's
+kernel: there ``RESOLVE`` turns the student's values into plain data before any comparison,
+and ``SINK`` collects the verdicts instead of displaying them.
 """
 
 from __future__ import annotations
