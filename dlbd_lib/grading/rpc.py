@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import builtins
 import traceback
+import types
 from collections.abc import Callable
 from typing import Any
 
@@ -27,6 +28,12 @@ _BINOPS = {"add", "radd", "sub", "rsub", "mul", "rmul", "truediv", "rtruediv", "
            "rfloordiv", "mod", "rmod", "pow", "rpow", "matmul", "rmatmul", "lt", "le", "gt",
            "ge", "eq", "ne", "and", "rand", "or", "ror", "xor", "rxor"}
 _UNOPS = {"neg", "pos", "abs", "invert"}
+#: Attributes that lead from an object to frames, code or namespaces: never read for the kernel.
+_INTROSPECTION = {"gi_frame", "gi_code", "gi_yieldfrom", "gi_suspended", "cr_frame", "cr_code",
+                  "cr_await", "ag_frame", "ag_code", "ag_await", "f_globals", "f_locals",
+                  "f_back", "f_builtins", "f_code", "tb_frame", "tb_next", "func_globals"}
+_NEVER_EXPORTED = (types.ModuleType, types.FrameType, types.CodeType, types.TracebackType,
+                   types.CellType)
 
 
 class RemoteError(Exception):
@@ -189,6 +196,8 @@ class Endpoint:
     # -- handles -----------------------------------------------------------------------
 
     def export(self, obj: Any) -> dict[str, Any]:
+        if self.read_only and isinstance(obj, _NEVER_EXPORTED):
+            raise TypeError(f"the grader does not hand a {type(obj).__name__} to your code")
         handle = self.export_ids.get(id(obj))
         if handle is None:
             handle = len(self.exports) + 1
@@ -282,7 +291,7 @@ class Endpoint:
     def _check_allowed(self, op: str, args: list[Any]) -> None:
         if op in ("setattr", "setitem"):
             raise TypeError("the grader's objects are read-only")
-        if op == "getattr" and str(args[1]).startswith("_"):
+        if op == "getattr" and (str(args[1]).startswith("_") or args[1] in _INTROSPECTION):
             raise AttributeError(f"{type(args[0]).__name__!r} object attribute {args[1]!r} is "
                                  "not available to your code while grading")
         if op not in ("call", "getattr", "getitem", "len", "iter", "next", "contains", "bool",
