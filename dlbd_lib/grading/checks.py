@@ -23,7 +23,8 @@ never raises, so a student's notebook runs top to bottom; under nbgrader
 (``NBGRADER_EXECUTION`` set) or with ``DLBD_STRICT_CHECKS=1`` a failed or unanswered
 exercise raises ``ExerciseFailed`` after its verdict, so nbgrader's autograder, which scores
 a test cell by whether it raises, agrees with ours. A check cell left with no visible checks
-(all of them hidden) says so and passes nothing: ``○ Exercise 1.3: checked at grading time (2 points)``.
+(all of them hidden) says so and passes nothing:
+``○ Exercise 1.3: checked at grading time (2 points)``.
 
 At grading time the check cells run in the judge (see ``judge``), never in the student's
 kernel: there ``RESOLVE`` turns the student's values into plain data before any comparison,
