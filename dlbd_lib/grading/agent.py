@@ -34,7 +34,7 @@ def build_tensor(node: dict[str, Any], codec: Any) -> Any:
     from dlbd_lib import Tensor  # noqa: PLC0415
     from dlbd_lib.nn import Parameter  # noqa: PLC0415
 
-    from .wire import _from_npy  # noqa: PLC0415
+    from .plain import _from_npy  # noqa: PLC0415
 
     data = _from_npy(node["d"])
     if node.get("fn") is not None:
@@ -52,7 +52,7 @@ def build_tensor(node: dict[str, Any], codec: Any) -> Any:
 
 def refresh_tensor(copy: Any, node: dict[str, Any], codec: Any) -> None:
     """The judge sent a tensor again: bring the kernel's copy up to date."""
-    from .wire import _from_npy, fingerprint  # noqa: PLC0415
+    from .plain import _from_npy, fingerprint  # noqa: PLC0415
 
     data = _from_npy(node["d"])
     if data.shape == copy.data.shape and data.dtype == copy.data.dtype:

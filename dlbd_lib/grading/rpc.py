@@ -19,7 +19,8 @@ from typing import Any
 
 import numpy as np
 
-from .wire import Codec, _from_npy, fingerprint, mro_names, trusted_class, type_name
+from .plain import _from_npy, fingerprint, mro_names, trusted_class, type_name
+from .wire import Codec
 
 #: Modules whose classes a handle may claim to be an instance of (for ``isinstance``).
 TRUSTED_ROOTS = ("dlbd_lib", "torch", "numpy", "scipy", "collections", "builtins")
@@ -301,7 +302,7 @@ class Endpoint:
     # -- in-place changes the kernel made to copies of the judge's objects ----------------
 
     def changes(self) -> list[dict[str, Any]]:
-        from .wire import _npy  # noqa: PLC0415
+        from .plain import _npy  # noqa: PLC0415
 
         out = []
         for mid, (copy, seen) in list(self.codec.watch.items()):
