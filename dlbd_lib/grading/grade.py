@@ -16,6 +16,7 @@ import hashlib
 import json
 import os
 import queue
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -31,6 +32,7 @@ from .markers import MarkerError
 from .merge import build_plan, source_layout
 from .nbio import notebook_text, parse_notebook, read_notebook
 from .report import ExerciseResult, NotebookResult, one_line
+from .score import notebook_result
 
 DEFAULT_MEMORY_MB = 4096
 MAX_TIMEOUT = 120.0
@@ -230,10 +232,7 @@ def _grade_one(path: Path, data: bytes | str, timeout: float, context: dict) -> 
     if stop_at is not None and time.monotonic() + 5 > stop_at:
         result.status, result.message = "not-run", "the whole run's time limit was reached"
         return result
-    run = _judge(plan, timeout, context)
-    from .score import notebook_result  # noqa: PLC0415
-
-    return notebook_result(result, plan, run, context["memory_mb"])
+    return notebook_result(result, plan, _judge(plan, timeout, context), context["memory_mb"])
 
 
 def _judge(plan: object, timeout: float, context: dict) -> dict:
@@ -275,6 +274,4 @@ def _judge(plan: object, timeout: float, context: dict) -> dict:
                                f"{limit:.0f} s, or a crash): {tail}"}
     finally:
         slots.free.put(slot)
-        import shutil  # noqa: PLC0415
-
         shutil.rmtree(folder, ignore_errors=True)

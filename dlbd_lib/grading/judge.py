@@ -85,6 +85,32 @@ def _remote_tensor_factory(endpoint: Endpoint) -> Any:
     return make
 
 
+class JudgeEndpoint(Endpoint):
+    """The judge's side: refuses to go on once the channel broke; tracks the tensors it sends
+    during one top-level request (they become the inputs of ``RemoteOp``)."""
+
+    def __init__(self, judge: Judge) -> None:
+        super().__init__("judge", judge.run.exchange)
+        self.judge = judge
+        self.depth = 0
+        self.codec.make_remote_tensor = _remote_tensor_factory(self)
+        self.codec.share_file = judge.run.share_file
+
+    def request(self, op: str, *args: Any, **kwargs: Any) -> Any:
+        if self.judge.broken:
+            raise ChannelError(self.judge.broken)
+        self.depth += 1
+        if self.depth == 1:
+            self.codec.grad_inputs = []
+        try:
+            return super().request(op, *args, **kwargs)
+        except ChannelError as exc:
+            self.judge.broken = self.judge.broken or str(exc)
+            raise
+        finally:
+            self.depth -= 1
+
+
 class Judge:
     """Runs the trusted cells against one student's kernel; collects one verdict per check."""
 
@@ -98,28 +124,10 @@ class Judge:
         self.broken: str | None = None
 
     def connect(self) -> Endpoint:
+        """The channel to the student's kernel, once every student cell has run."""
         if self.endpoint is None:
             self.run.wait_for_student()
-            endpoint = Endpoint("judge", self.run.exchange)
-            endpoint.codec.make_remote_tensor = _remote_tensor_factory(endpoint)
-            endpoint.codec.share_file = self.run.share_file
-            outer = endpoint.request
-
-            def request(op: str, *args: Any, **kwargs: Any) -> Any:
-                if self.broken:
-                    raise ChannelError(self.broken)
-                endpoint.depth = getattr(endpoint, "depth", 0) + 1
-                if endpoint.depth == 1:
-                    endpoint.codec.grad_inputs = []
-                try:
-                    return outer(op, *args, **kwargs)
-                except ChannelError as exc:
-                    self.broken = str(exc)
-                    raise
-                finally:
-                    endpoint.depth -= 1
-
-            endpoint.request = request  # type: ignore[method-assign]
+            endpoint = JudgeEndpoint(self)
             self.run.start_agent()
             self.endpoint = endpoint
             checks.RESOLVE = _resolver(endpoint)

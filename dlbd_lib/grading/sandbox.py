@@ -68,7 +68,12 @@ class Sandbox:
                  slot: int = 0) -> None:
         self.scratch = scratch
         self.memory_mb = memory_mb or None
-        self.hide = [os.path.abspath(p) for p in hide if os.path.isdir(p)]
+        needed = [os.path.realpath(p) for p in _needed([sys.executable]) + [scratch]]
+        self.hide, self.visible = [], []
+        for folder in (os.path.realpath(p) for p in hide if os.path.isdir(p)):
+            # a folder that holds what the kernel needs (the library, a venv) stays visible
+            inside = any(p == folder or p.startswith(folder + os.sep) for p in needed)
+            (self.visible if inside else self.hide).append(folder)
         self.isolated = hasattr(os, "geteuid") and os.geteuid() == 0 and sys.platform == "linux"
         self.uid = BASE_UID + slot
         self.cgroup: str | None = None
@@ -118,8 +123,10 @@ class Sandbox:
         limits = (f"cgroup v2 for the whole tree ({memory}, {NPROC} processes)" if self.cgroup
                   else f"RLIMIT_AS {memory} per process and RLIMIT_NPROC {NPROC} "
                        "(no writable cgroup v2)")
+        shown = (f"; could not hide {', '.join(self.visible)} (the kernel needs what is in it)"
+                 if self.visible else "")
         return (f"isolated: uid {self.uid}, private mount namespace hiding "
-                f"{len(self.hide)} folder(s), fresh HOME; {limits}")
+                f"{len(self.hide)} folder(s), fresh HOME; {limits}{shown}")
 
     def kill_tree(self, km: Any) -> None:
         """SIGKILL the kernel, every descendant (adopted orphans too) and, isolated, every
