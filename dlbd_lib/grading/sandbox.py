@@ -8,9 +8,9 @@ which, before it ``exec``\\ s the kernel:
 - limits the whole process tree: a cgroup v2 (``memory.max``, ``pids.max``) where the
   machine has a writable one, else ``RLIMIT_AS`` per process and ``RLIMIT_NPROC`` for the
   user;
-- drops to an unprivileged user of its own (uid ``61000 + slot``, no supplementary groups,
-  ``no_new_privs``), which owns the scratch folder and cannot signal the grader or read
-  its files (they are not world-readable).
+- drops to an unprivileged user of its own (a uid from 61000 up that no other grader on the
+  machine holds, no supplementary groups, ``no_new_privs``), which owns the scratch folder
+  and cannot signal the grader or read its files (they are not world-readable).
 
 Not root, it only sets ``RLIMIT_AS`` and says the kernel is not isolated. The grader makes
 itself a child subreaper, so a process that detaches (``setsid``) is still found and killed
@@ -28,6 +28,8 @@ import time
 from typing import Any
 
 BASE_UID = 61000
+UID_RANGE = 1000
+_HELD: list[int] = []  # lock files of the user ids this process has claimed
 NPROC = 512
 _CLONE_NEWNS = 0x00020000
 _MS_REC, _MS_PRIVATE, _MS_BIND = 0x4000, 1 << 18, 4096
@@ -37,6 +39,30 @@ _CGROUP = "/sys/fs/cgroup"
 
 def _libc() -> Any:
     return ctypes.CDLL(None, use_errno=True)
+
+
+def claim_uid() -> int:
+    """A user id no other grader on this machine is using now (a lock held until this
+    process exits); stray processes of that user from a crashed run are killed first."""
+    import fcntl  # noqa: PLC0415
+
+    folder = "/tmp/.dlbd-grade-uids"
+    os.makedirs(folder, mode=0o700, exist_ok=True)
+    for uid in range(BASE_UID, BASE_UID + UID_RANGE):
+        handle = os.open(os.path.join(folder, str(uid)), os.O_CREAT | os.O_RDWR, 0o600)
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(handle)
+            continue
+        _HELD.append(handle)
+        for pid in processes_of(uid):
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except OSError:
+                pass
+        return uid
+    raise RuntimeError(f"all {UID_RANGE} user ids for kernels are in use")
 
 
 def become_subreaper() -> bool:
@@ -75,7 +101,7 @@ class Sandbox:
             inside = any(p == folder or p.startswith(folder + os.sep) for p in needed)
             (self.visible if inside else self.hide).append(folder)
         self.isolated = hasattr(os, "geteuid") and os.geteuid() == 0 and sys.platform == "linux"
-        self.uid = BASE_UID + slot
+        self.uid = claim_uid() if self.isolated else BASE_UID + slot
         self.cgroup: str | None = None
         if self.isolated:
             root = cgroup_v2_root()
@@ -120,9 +146,10 @@ class Sandbox:
         if not self.isolated:
             return (f"not isolated (not root): student code runs as this user, RLIMIT_AS "
                     f"{memory}; grade untrusted work as root or in a container")
-        limits = (f"cgroup v2 for the whole tree ({memory}, {NPROC} processes)" if self.cgroup
-                  else f"RLIMIT_AS {memory} per process and RLIMIT_NPROC {NPROC} "
-                       "(no writable cgroup v2)")
+        limits = (f"cgroup v2 for the whole tree ({memory}, {NPROC} processes) and RLIMIT_AS "
+                  "per process" if self.cgroup
+                  else f"RLIMIT_AS {memory} per process and RLIMIT_NPROC {NPROC} for the user "
+                       "(no writable cgroup v2: the tree's total memory is not limited)")
         shown = (f"; could not hide {', '.join(self.visible)} (the kernel needs what is in it)"
                  if self.visible else "")
         return (f"isolated: uid {self.uid}, private mount namespace hiding "
@@ -281,7 +308,6 @@ def _enter(config: dict[str, Any], cmd: list[str]) -> None:
                 handle.write(str(config["nproc"]))
             with open(os.path.join(group, "cgroup.procs"), "w") as handle:
                 handle.write(str(os.getpid()))
-            limit_bytes = None
         else:
             nproc = int(config["nproc"])
             resource.setrlimit(resource.RLIMIT_NPROC, (nproc, nproc))
