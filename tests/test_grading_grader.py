@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -236,3 +237,14 @@ def test_the_whole_run_has_a_deadline(course: Path):
     assert [(r.status, r.message) for r in results] == [
         ("not-run", "the whole run's time limit was reached")] * 2
     assert all(ex.status == "not-run" for r in results for ex in r.exercises)
+
+
+@pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() != 0, reason="as root only")
+def test_without_mount_namespaces_the_grader_degrades_and_says_so(course: Path, monkeypatch):
+    from dlbd_lib.grading import grade
+
+    monkeypatch.setenv("DLBD_GRADE_NO_NAMESPACE", "1")
+    [result] = grade.grade_notebooks([submit(course, "right", student(RIGHT))],
+                                     course / "solutions", timeout=30, memory_mb=MEMORY_MB)
+    assert result.status == "graded" and result.score == 4, result.message
+    assert "mount namespace" in result.isolation

@@ -201,6 +201,26 @@ def test_the_decoder_rejects_what_is_not_plain_data(data):
         codec.decode(data)
 
 
+def test_a_check_can_read_the_source_of_a_students_function(pair: Pair):
+    import inspect
+
+    from dlbd_lib.grading.judge import _teach_inspect
+
+    pair.namespace["__source__"] = "def shown(x):\n    return x + 1\n"
+    import linecache
+
+    linecache.cache["<cell-7>"] = (37, None, pair.namespace["__source__"].splitlines(True),
+                                   "<cell-7>")
+    exec(compile(pair.namespace["__source__"], "<cell-7>", "exec"), pair.namespace)
+    original = inspect.getsource, inspect.getsourcelines
+    try:
+        _teach_inspect(pair.judge)
+        assert inspect.getsource(pair.get("shown")) == "def shown(x):\n    return x + 1\n"
+        assert inspect.getsource(test_the_decoder_never_unpickles).startswith("def test_the")
+    finally:
+        inspect.getsource, inspect.getsourcelines = original
+
+
 def test_the_decoder_never_unpickles():
     import base64
     import io

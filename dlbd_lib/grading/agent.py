@@ -137,6 +137,11 @@ class KernelEndpoint(Endpoint):
     def op_plain(self, value: Any) -> Any:
         return to_plain(value)
 
+    def op_source(self, value: Any) -> str:
+        import inspect  # noqa: PLC0415
+
+        return inspect.getsource(value)
+
     def op_backward(self, tensor: Any, gradient: Any, mids: list[str]) -> list[Any]:
         """Backward from one of the student's tensors; the gradients of the judge's tensors."""
         copies = [self.codec.copies.get(m) for m in mids]

@@ -55,6 +55,24 @@ def _resolver(endpoint: Endpoint) -> Any:
     return resolve
 
 
+def _teach_inspect(endpoint: Endpoint) -> None:
+    """``inspect.getsource`` (and ``getsourcelines``) of a student's function: its source, as
+    text, from the kernel, so a check can look at how an answer is written."""
+    import inspect  # noqa: PLC0415
+
+    original, original_lines = inspect.getsource, inspect.getsourcelines
+
+    def getsource(obj: Any) -> str:
+        return str(endpoint.request("source", obj)) if type(obj) is Remote else original(obj)
+
+    def getsourcelines(obj: Any) -> tuple[list[str], int]:
+        if type(obj) is Remote:
+            return getsource(obj).splitlines(keepends=True), 1
+        return original_lines(obj)
+
+    inspect.getsource, inspect.getsourcelines = getsource, getsourcelines
+
+
 def _remote_tensor_factory(endpoint: Endpoint) -> Any:
     from dlbd_lib.tensor import Function, Tensor  # noqa: PLC0415
 
@@ -131,6 +149,7 @@ class Judge:
             self.run.start_agent()
             self.endpoint = endpoint
             checks.RESOLVE = _resolver(endpoint)
+            _teach_inspect(endpoint)
         return self.endpoint
 
     def bind(self, names: list[str]) -> None:

@@ -65,6 +65,29 @@ def claim_uid() -> int:
     raise RuntimeError(f"all {UID_RANGE} user ids for kernels are in use")
 
 
+_NAMESPACES: list[bool] = []
+
+
+def mount_namespaces_work() -> bool:
+    """Whether this process may make a private mount namespace (a forked child tries).
+
+    ``DLBD_GRADE_NO_NAMESPACE=1`` says no, to try the fallback on a machine that allows them."""
+    if os.environ.get("DLBD_GRADE_NO_NAMESPACE") == "1":
+        return False
+    if not _NAMESPACES:
+        pid = os.fork()
+        if pid == 0:  # the child: try, and say how it went in the exit status
+            ok = False
+            try:
+                libc = _libc()
+                ok = (libc.unshare(_CLONE_NEWNS) == 0
+                      and libc.mount(b"none", b"/", None, _MS_REC | _MS_PRIVATE, None) == 0)
+            finally:
+                os._exit(0 if ok else 1)
+        _NAMESPACES.append(os.waitpid(pid, 0)[1] == 0)
+    return _NAMESPACES[0]
+
+
 def become_subreaper() -> bool:
     """Orphans of our children become our children (Linux), so none escapes the final kill."""
     try:
@@ -101,6 +124,15 @@ class Sandbox:
             inside = any(p == folder or p.startswith(folder + os.sep) for p in needed)
             (self.visible if inside else self.hide).append(folder)
         self.isolated = hasattr(os, "geteuid") and os.geteuid() == 0 and sys.platform == "linux"
+        self.namespace = self.isolated and mount_namespaces_work()
+        self.why_not = ""
+        if self.isolated and not self.namespace:
+            self.hide, self.visible = [], self.hide + self.visible
+            if closed_ancestors(_needed([sys.executable]) + [scratch]):
+                self.isolated = False  # the kernel's user could not even reach Python
+                self.why_not = ("root, but mount namespaces are not allowed here (no "
+                                "CAP_SYS_ADMIN?) and Python lies in a folder other users "
+                                "cannot enter")
         self.uid = claim_uid() if self.isolated else BASE_UID + slot
         self.cgroup: str | None = None
         if self.isolated:
@@ -132,6 +164,7 @@ class Sandbox:
 
     def wrap(self, cmd: list[str]) -> list[str]:
         config = {"isolated": self.isolated, "uid": self.uid, "hide": self.hide,
+                  "namespace": self.namespace,
                   "expose": (closed_ancestors(_needed(cmd) + [self.scratch])
                              if self.isolated else {}),
                   "memory": self.memory_mb, "cgroup": self.cgroup, "nproc": NPROC}
@@ -144,7 +177,8 @@ class Sandbox:
     def describe(self) -> str:
         memory = f"{self.memory_mb} MB" if self.memory_mb else "no memory limit"
         if not self.isolated:
-            return (f"not isolated (not root): student code runs as this user, RLIMIT_AS "
+            why = self.why_not or "not root"
+            return (f"not isolated ({why}): student code runs as this user, RLIMIT_AS "
                     f"{memory}; grade untrusted work as root or in a container")
         limits = (f"cgroup v2 for the whole tree ({memory}, {NPROC} processes) and RLIMIT_AS "
                   "per process" if self.cgroup
@@ -152,8 +186,9 @@ class Sandbox:
                        "(no writable cgroup v2: the tree's total memory is not limited)")
         shown = (f"; could not hide {', '.join(self.visible)} (the kernel needs what is in it)"
                  if self.visible else "")
-        return (f"isolated: uid {self.uid}, private mount namespace hiding "
-                f"{len(self.hide)} folder(s), fresh HOME; {limits}{shown}")
+        mounts = (f"private mount namespace hiding {len(self.hide)} folder(s)" if self.namespace
+                  else "no mount namespace allowed here: only file modes protect other files")
+        return f"isolated: uid {self.uid}, {mounts}, fresh HOME; {limits}{shown}"
 
     def kill_tree(self, km: Any) -> None:
         """SIGKILL the kernel, every descendant (adopted orphans too) and, isolated, every
@@ -288,13 +323,14 @@ def _enter(config: dict[str, Any], cmd: list[str]) -> None:
     limit_bytes = int(memory) * 1024 * 1024 if memory else None
     if config.get("isolated"):
         libc = _libc()
-        if libc.unshare(_CLONE_NEWNS) != 0:
-            raise OSError(ctypes.get_errno(), "unshare(CLONE_NEWNS) failed")
-        libc.mount(b"none", b"/", None, _MS_REC | _MS_PRIVATE, None)
-        _expose(libc, config.get("expose", {}))
-        for path in config.get("hide", []):
-            if libc.mount(b"tmpfs", path.encode(), b"tmpfs", 0, b"size=64k,mode=0555") != 0:
-                raise OSError(ctypes.get_errno(), f"cannot hide {path}")
+        if config.get("namespace"):
+            if libc.unshare(_CLONE_NEWNS) != 0:
+                raise OSError(ctypes.get_errno(), "unshare(CLONE_NEWNS) failed")
+            libc.mount(b"none", b"/", None, _MS_REC | _MS_PRIVATE, None)
+            _expose(libc, config.get("expose", {}))
+            for path in config.get("hide", []):
+                if libc.mount(b"tmpfs", path.encode(), b"tmpfs", 0, b"size=64k,mode=0555"):
+                    raise OSError(ctypes.get_errno(), f"cannot hide {path}")
         uid = int(config["uid"])
         if "-f" in cmd:  # the connection file: the kernel's user must read it
             os.chown(cmd[cmd.index("-f") + 1], uid, uid)
