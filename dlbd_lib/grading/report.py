@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -175,7 +176,8 @@ def format_table(results: Sequence[NotebookResult]) -> str:
     if notes:
         blocks.append("\n".join(["Messages", "========", *notes]))
     blocks.append(student_summary(results))
-    isolation = sorted({result.isolation for result in results if result.isolation})
+    isolation = sorted({re.sub(r"uid \d+", "a uid of its own", result.isolation)
+                        for result in results if result.isolation})
     if isolation:
         blocks.append("Isolation: " + "; ".join(isolation))
     graded = sum(result.status == "graded" for result in results)
