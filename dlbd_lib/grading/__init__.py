@@ -52,28 +52,16 @@ The output is byte-identical from run to run. Hand `exercises/` out.
 ### Grading (instructor)
 
 ```bash
-python -m dlbd_lib.grading submitted/*/01_tensors.ipynb --json grades.json --csv grades.csv
+python -m dlbd_lib.grading submitted/ -j 4 --json grades.json --csv grades.csv
 ```
 
-Options: `--source solutions`, `--timeout 300` (seconds per notebook), `--memory-mb 4096`
-(0: no limit). A submission is matched to `solutions/` by file name (`01_tensors.ipynb`,
-or a name containing it such as `alice_01_tensors.ipynb`); a folder argument means every
-notebook below it. For each submission the grader throws away the check cells it finds,
-puts back the solutions' check cells (hidden tests included) after their answer cells,
-runs the notebook in a fresh `python3` kernel in an empty temporary folder with a time
-limit for the whole notebook and a memory limit, and scores each exercise from the verdict
-its restored check cell displays (mimetype `application/vnd.dlbd.result+json`); outputs of
-the student's own cells are never read. A deleted answer cell scores 0 ("answer cell
-missing"). It prints a table and writes one JSON document and/or a CSV with one row per
-notebook and exercise plus a `TOTAL` row per notebook. A notebook that is not valid, hangs,
-runs out of memory or kills its kernel gets a status and a one-line message, and the others
-are still graded. The exit status is 0 only if every notebook was graded completely.
-Inside the grader's kernel `DLBD_GRADING=1` is set, so a notebook can skip slow demos.
-
-The grader defends against edited or deleted check cells, hangs, crashes and runaway
-memory, not against code written to attack it: student code runs with your user's rights
-(it could read the solutions folder or patch the checker at run time). Grade untrusted
-submissions inside a container or a throwaway account.
+Each student's notebook runs in a fresh kernel, check cells left out (``runner``); a
+separate judge process (``judge``) runs the solutions notebook's setup and check cells,
+hidden tests included, and takes each answer's names from the kernel: plain data by value,
+everything else as handles whose calls run in the kernel (``rpc``, ``wire``, ``agent``).
+Comparisons happen only in the judge. As root each kernel is also isolated (``sandbox``).
+Results are stored per notebook and a rerun resumes (``grade``); statuses are in ``score``.
+The whole story, with the options: docs/instructors.md.
 
 ### With nbgrader
 

@@ -18,12 +18,17 @@ the block the checker shows one verdict, for example::
     … Exercise 1.1: not answered yet (0/2 points)
 
 and, next to the text, a machine-readable copy under the mimetype
-``application/vnd.dlbd.result+json`` that the grader reads. A check never raises, so a
-student's notebook runs top to bottom; under nbgrader (``NBGRADER_EXECUTION`` set) or with
-``DLBD_STRICT_CHECKS=1`` a failed or unanswered exercise raises ``ExerciseFailed`` after its
-verdict, so nbgrader's autograder, which scores a test cell by whether it raises, agrees
-with ours. A check cell left with no visible checks (all of them hidden) says so and passes
-nothing: ``○ Exercise 1.3: checked at grading time (2 points)``.
+``application/vnd.dlbd.result+json`` (for tools; the grader does not read outputs). A check
+never raises, so a student's notebook runs top to bottom; under nbgrader
+(``NBGRADER_EXECUTION`` set) or with ``DLBD_STRICT_CHECKS=1`` a failed or unanswered
+exercise raises ``ExerciseFailed`` after its verdict, so nbgrader's autograder, which scores
+a test cell by whether it raises, agrees with ours. A check cell left with no visible checks
+(all of them hidden) says so and passes nothing:
+``○ Exercise 1.3: checked at grading time (2 points)``.
+
+At grading time the check cells run in the judge (see ``judge``), never in the student's
+kernel: there ``RESOLVE`` turns the student's values into plain data before any comparison,
+and ``SINK`` collects the verdicts instead of displaying them.
 """
 
 from __future__ import annotations
@@ -38,9 +43,28 @@ from typing import Any
 
 import numpy as np
 
+from .compare import (
+    _compare_close,
+    _compare_equal,
+    _dtype_of,
+    _exception_line,
+    _shape_message,
+    _shape_of,
+    _Wrong,
+)
 from .markers import RESULT_MIMETYPE, format_points, json_points
 
 __all__ = ["Checker", "CheckResult", "ExerciseFailed", "NotAnswered", "is_unanswered"]
+
+#: Set by the judge (never in a student's kernel): turns the student's values into plain
+#: data before any comparison, so no object of the student's ever answers ``==`` itself.
+RESOLVE: Any = None
+#: Set by the judge: verdicts are collected here instead of being displayed.
+SINK: list | None = None
+
+
+def _plain(value: Any) -> Any:
+    return value if RESOLVE is None else RESOLVE(value)
 
 
 class _NotAnsweredType:
@@ -70,10 +94,6 @@ class ExerciseFailed(AssertionError):
 
 class _Unanswered(Exception):
     """Internal: a value turned out to be a placeholder."""
-
-
-class _Wrong(Exception):
-    """Internal: a value cannot be compared (the message says why)."""
 
 
 def is_unanswered(value: Any, placeholders: tuple[Any, ...] = ()) -> bool:
@@ -176,19 +196,22 @@ class Checker:
 
         ``actual`` may be a number, a list, a numpy array, or a torch/dlbd tensor.
         """
-        return self._run(lambda: _compare_close(actual, expected, rtol, atol), actual, name, hint)
+        return self._run(lambda: _compare_close(_plain(actual), _plain(expected), rtol, atol),
+                         actual, name, hint)
 
     def equal(
         self, actual: Any, expected: Any, *, name: str | None = None, hint: str | None = None
     ) -> bool:
         """Exactly equal: arrays element by element (same shape), other values with ``==``."""
-        return self._run(lambda: _compare_equal(actual, expected), actual, name, hint)
+        return self._run(lambda: _compare_equal(_plain(actual), _plain(expected)), actual, name,
+                         hint)
 
     def true(self, condition: Any, message: str, *, hint: str | None = None) -> bool:
         """``condition`` holds (an array must hold everywhere); ``message`` says what failed."""
 
         def compare() -> tuple[str, str] | None:
-            value = np.all(condition) if isinstance(condition, np.ndarray) else condition
+            value = _plain(condition)
+            value = np.all(value) if isinstance(value, np.ndarray) else value
             return None if bool(value) else (message, "")
 
         return self._run(compare, condition, None, hint)
@@ -204,7 +227,7 @@ class Checker:
         """``actual`` has ``expected_shape``; a None entry matches any size."""
 
         def compare() -> tuple[str, str] | None:
-            got = _shape_of(actual)
+            got = _shape_of(_plain(actual))
             want = tuple(expected_shape)
             same = len(got) == len(want) and all(w is None or g == w for g, w in zip(got, want))
             return None if same else (_shape_message(want, got), "")
@@ -217,7 +240,7 @@ class Checker:
         """``actual`` has dtype ``expected`` (``"float32"``, ``np.int64``, ...)."""
 
         def compare() -> tuple[str, str] | None:
-            got = _dtype_of(actual)
+            got = _dtype_of(_plain(actual))
             want = np.dtype(expected)
             return None if got == want else (f"expected dtype {want}, got {got}", "")
 
@@ -282,7 +305,7 @@ class Checker:
             if _means_unanswered(exc):
                 self._unanswered()
             else:
-                self._fail(f"your code raised {_exception_line(exc)}{_where(tb)}", "", None)
+                self._fail(f"your code raised {_exception_line(exc)}{_where(tb, exc)}", "", None)
         self.done()
         return True
 
@@ -324,16 +347,10 @@ def _means_unanswered(exc: BaseException) -> bool:
     return isinstance(exc, TypeError) and "'ellipsis'" in str(exc)
 
 
-def _exception_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    first = text[0] if text else ""
-    if len(first) > 200:
-        first = first[:200] + "…"
-    return f"{type(exc).__name__}: {first}" if first else type(exc).__name__
-
-
-def _where(tb: TracebackType | None) -> str:
+def _where(tb: TracebackType | None, exc: BaseException | None = None) -> str:
     """Where in the student's code an exception came from, e.g. `` (in affine, line 3)``."""
+    if exc is not None and hasattr(exc, "_dlbd_where"):  # raised in the student's kernel
+        return str(exc._dlbd_where)
     frames = [f for f in traceback.extract_tb(tb) if not _is_library_file(f.filename)]
     if not frames:
         return ""
@@ -356,6 +373,9 @@ def _strict() -> bool:
 
 def _emit(result: CheckResult) -> None:
     """Show the verdict: text and HTML for people, JSON under RESULT_MIMETYPE for the grader."""
+    if SINK is not None:
+        SINK.append(result)
+        return
     text = result.text()
     try:
         from IPython import get_ipython
@@ -369,147 +389,3 @@ def _emit(result: CheckResult) -> None:
     page = (f'<pre style="border-left: 4px solid {colour}; padding: 0.2em 0.6em;">'
             f"{html.escape(text)}</pre>")
     display({"text/plain": text, "text/html": page, RESULT_MIMETYPE: result.to_json()}, raw=True)
-
-
-# -- comparing values ----------------------------------------------------------------------
-
-
-def _to_array(value: Any, what: str) -> np.ndarray:
-    """``value`` as a numpy array; torch and dlbd tensors via ``.detach().cpu().numpy()``."""
-    if value is None:
-        raise _Wrong(f"{what} is None (did you forget to `return` the result?)")
-    for method in ("detach", "cpu", "numpy"):
-        attribute = getattr(value, method, None)
-        if callable(attribute) and not isinstance(value, np.ndarray):
-            value = attribute()
-    try:
-        array = np.asarray(value)
-    except Exception as exc:  # ragged lists and the like
-        raise _Wrong(f"{what} is not an array of numbers: {_exception_line(exc)}") from None
-    if array.dtype.kind not in "biufc":
-        raise _Wrong(f"expected numbers, got {_describe(value)} (dtype {array.dtype})")
-    return array
-
-
-def _describe(value: Any) -> str:
-    text = repr(value)
-    if len(text) > 60:
-        text = text[:60] + "…"
-    return f"a {type(value).__name__} {text}"
-
-
-def _shape_of(value: Any) -> tuple[int, ...]:
-    shape = getattr(value, "shape", None)
-    if shape is not None and not callable(shape):
-        return tuple(int(n) for n in shape)
-    return tuple(np.shape(_to_array(value, "your answer")))
-
-
-def _dtype_of(value: Any) -> np.dtype:
-    dtype = getattr(value, "dtype", None)
-    if dtype is not None:
-        try:
-            return np.dtype(str(dtype).removeprefix("torch."))
-        except TypeError:
-            pass
-    return _to_array(value, "your answer").dtype
-
-
-def _shape_message(want: tuple[int | None, ...], got: tuple[int, ...]) -> str:
-    shown = "(" + ", ".join("any" if n is None else str(n) for n in want)
-    shown += ",)" if len(want) == 1 else ")"
-    message = f"expected shape {shown}, got {got}"
-    if len(got) == 2 and tuple(want) == got[::-1]:
-        message += " (transposed?)"
-    return message
-
-
-def _number(x: Any) -> str:
-    if isinstance(x, np.generic):
-        x = x.item()
-    return f"{x:.6g}" if isinstance(x, float) else repr(x)
-
-
-def _index(flat: int, shape: tuple[int, ...]) -> str:
-    index = tuple(int(i) for i in np.unravel_index(flat, shape))
-    return str(index[0]) if len(index) == 1 else str(index)
-
-
-def _show_both(expected: np.ndarray, actual: np.ndarray) -> str:
-    if expected.size > 12 or expected.ndim > 2:
-        return ""
-    fmt = {"precision": 5, "suppress_small": True}
-    return (f"expected: {np.array2string(expected, **fmt)}\n"
-            f"got:      {np.array2string(actual, **fmt)}")
-
-
-def _compare_close(actual: Any, expected: Any, rtol: float, atol: float) -> tuple[str, str] | None:
-    a = _to_array(actual, "your answer")
-    e = _to_array(expected, "the expected value")
-    if a.shape != e.shape:
-        return _shape_message(e.shape, a.shape), ""
-    if a.dtype.kind == "b":
-        a = a.astype(int)
-    if e.dtype.kind == "b":
-        e = e.astype(int)
-    if a.dtype.kind in "fc":
-        for bad, label in ((np.isnan, "NaN"), (np.isinf, "inf")):
-            wrong = bad(a) & ~(bad(e) if e.dtype.kind in "fc" else np.zeros(e.shape, bool))
-            if wrong.any():
-                where = "" if a.ndim == 0 else (
-                    f" at {int(wrong.sum())} of {a.size} positions"
-                    f" (first at index {_index(int(np.argmax(wrong)), a.shape)})")
-                return f"your answer contains {label}{where}", ""
-    ok = np.isclose(a, e, rtol=rtol, atol=atol, equal_nan=True)
-    if ok.all():
-        return None
-    if a.ndim == 0:
-        return f"expected {_number(e[()])}, got {_number(a[()])}", ""
-    gap = np.where(ok, 0, np.abs(a.astype(complex) - e.astype(complex)))
-    worst = int(np.argmax(gap))
-    at = np.unravel_index(worst, a.shape)
-    message = (f"{int((~ok).sum())} of {a.size} values differ; the largest difference is at "
-               f"index {_index(worst, a.shape)}: expected {_number(e[at])}, got {_number(a[at])}")
-    return message, _show_both(e, a)
-
-
-def _is_arraylike(value: Any) -> bool:
-    return isinstance(value, np.ndarray) or callable(getattr(value, "numpy", None))
-
-
-def _compare_equal(actual: Any, expected: Any) -> tuple[str, str] | None:
-    if _is_arraylike(actual) or _is_arraylike(expected):
-        a = _to_array(actual, "your answer")
-        e = _to_array(expected, "the expected value")
-        if a.shape != e.shape:
-            return _shape_message(e.shape, a.shape), ""
-        same = a == e
-        if np.all(same):
-            return None
-        if a.ndim == 0:
-            return f"expected {_number(e[()])}, got {_number(a[()])}", ""
-        first = int(np.argmax(~same))
-        at = np.unravel_index(first, a.shape)
-        message = (f"{int((~same).sum())} of {a.size} values differ; the first at index "
-                   f"{_index(first, a.shape)}: expected {_number(e[at])}, got {_number(a[at])}")
-        return message, _show_both(e, a)
-    if actual is None and expected is not None:
-        return f"expected {_short(expected)}, got None (did you forget to `return`?)", ""
-    try:
-        same = bool(actual == expected)
-    except Exception as exc:
-        return f"could not compare {_describe(actual)} with the expected value: {exc}", ""
-    if same:
-        return None
-    message = f"expected {_short(expected)}, got {_short(actual)}"
-    numbers = (int, float, complex, np.number)
-    if type(actual) is not type(expected) and not (
-        isinstance(actual, numbers) and isinstance(expected, numbers)
-    ):
-        message += f" (a {type(actual).__name__}, not a {type(expected).__name__})"
-    return message, ""
-
-
-def _short(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 80 else text[:80] + "…"

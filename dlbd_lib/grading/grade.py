@@ -1,26 +1,44 @@
-"""Grade student notebooks against the solutions: match, restore checks, run, score.
+"""Grade student notebooks against the solutions: match, plan, judge (in parallel), score.
 
 Every submission and every source notebook is read into memory before the first kernel
-starts, so a notebook that writes to other files while it runs cannot change what is graded
-after it. One notebook at a time runs, each in its own fresh kernel (see ``runner``).
+starts. Each notebook is graded by a judge process of its own (``judge``), under a watchdog;
+``jobs`` of them run at a time. Each finished result is stored at once, atomically, in the
+``state`` folder (when given), so a grader that is killed keeps what it did and a rerun
+picks up where it stopped. Without an explicit ``timeout``, each solutions notebook is run
+once first, as a submission: it must score full marks (else the grading environment is
+broken, and every result says so), and three times its time (at most 120 s) becomes the
+time limit of its submissions.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
+import os
+import queue
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from nbformat import NotebookNode
 
-from .markers import RESULT_MIMETYPE, Exercise, MarkerError
-from .merge import GradingPlan, build_grading_notebook, source_layout
-from .nbio import parse_notebook, read_notebook
+from .markers import MarkerError
+from .merge import build_plan, source_layout
+from .nbio import notebook_text, parse_notebook, read_notebook
 from .report import ExerciseResult, NotebookResult, one_line
-from .runner import Execution, execute_notebook
+from .score import notebook_result
 
-DEFAULT_TIMEOUT = 300.0
 DEFAULT_MEMORY_MB = 4096
+MAX_TIMEOUT = 120.0
+MIN_TIMEOUT = 30.0
+#: Extra seconds the watchdog gives a judge process beyond the notebook's time limit.
+WATCHDOG_MARGIN = 60.0
 
 
 def load_sources(directory: str | Path) -> dict[str, NotebookNode | str]:
@@ -53,46 +71,135 @@ def student_name(path: str | Path, source: str | None) -> str:
     return rest or path.parent.name
 
 
+class _Slots:
+    """Small integers for the jobs running at once (each kernel gets its own user id)."""
+
+    def __init__(self, n: int) -> None:
+        self.free: queue.Queue[int] = queue.Queue()
+        for slot in range(n):
+            self.free.put(slot)
+
+
 def grade_notebooks(
     paths: Sequence[str | Path],
     source_dir: str | Path = "solutions",
     *,
-    timeout: float = DEFAULT_TIMEOUT,
+    timeout: float | None = None,
     memory_mb: int | None = DEFAULT_MEMORY_MB,
+    jobs: int = 1,
+    state: str | Path | None = None,
+    hide: Sequence[str | Path] = (),
+    deadline: float | None = None,
     progress: Callable[[NotebookResult], None] | None = None,
 ) -> list[NotebookResult]:
-    """Grade each notebook in ``paths`` (sequentially) and return one result per notebook."""
+    """Grade each notebook in ``paths``; one result per notebook, in the order given.
+
+    ``timeout``: seconds per notebook (None: from the solution's own time); ``jobs``: how many
+    at once; ``state``: folder of finished results (resume); ``hide``: extra folders the
+    kernels must not see; ``deadline``: seconds for the whole run (the watchdog).
+    """
+    source_dir = Path(source_dir)
     sources = load_sources(source_dir)
-    submissions: list[tuple[Path, bytes | str]] = []
+    submissions = []
     for raw in paths:
         path = Path(raw)
         try:
             submissions.append((path, path.read_bytes()))
         except OSError as exc:
             submissions.append((path, f"cannot read the file: {exc.strerror or exc}"))
-    results = []
-    for path, data in submissions:
-        started = time.monotonic()
-        try:
-            result = _grade_one(path, data, sources, Path(source_dir), timeout, memory_mb)
-        except Exception as exc:  # a bug in the grader must not stop the others
-            result = NotebookResult(str(path), student_name(path, None), None, "error",
-                                    f"grader error: {type(exc).__name__}: {one_line(str(exc))}")
-        result.seconds = time.monotonic() - started
-        results.append(result)
+    hidden = {str(source_dir.resolve())} | {str(Path(h).resolve()) for h in hide}
+    hidden |= {str(path.resolve().parent) for path, _ in submissions}
+    if state is not None:
+        Path(state).mkdir(parents=True, exist_ok=True)
+        hidden.add(str(Path(state).resolve()))
+    private = tempfile.mkdtemp(prefix="dlbd-grader-")  # plans and results: mode 700
+    context = {"sources": sources, "source_dir": source_dir, "memory_mb": memory_mb,
+               "hide": sorted(hidden), "private": private, "slots": _Slots(max(jobs, 1)),
+               "state": Path(state) if state is not None else None,
+               "stop_at": None if deadline is None else time.monotonic() + deadline}
+
+    limits: dict[str, float] = {}
+    reference: dict[str, NotebookResult] = {}
+    if timeout is None:
+        needed = sorted({match_source(p, list(sources)) for p, _ in submissions} - {None})
+        needed = [n for n in needed if not isinstance(sources[n], str)]
+
+        def calibrate(name: str) -> None:
+            data = notebook_text(sources[name]).encode()
+            result = _grade_cached(source_dir / name, data, MAX_TIMEOUT, context)
+            reference[name] = result
+            limits[name] = min(MAX_TIMEOUT, max(MIN_TIMEOUT, 3 * result.seconds))
+
+        with ThreadPoolExecutor(max(jobs, 1)) as pool:
+            list(pool.map(calibrate, needed))
+
+    lock = threading.Lock()
+
+    def one(item: tuple[Path, bytes | str]) -> NotebookResult:
+        path, data = item
+        name = match_source(path, list(sources))
+        limit = timeout if timeout is not None else limits.get(name or "", MAX_TIMEOUT)
+        same = (name in reference and isinstance(data, bytes)
+                and data == notebook_text(sources[name]).encode())
+        if same:
+            copy = NotebookResult(**{**reference[name].__dict__})
+            result = copy
+            result.notebook, result.student = str(path), student_name(path, name)
+        else:
+            result = _grade_cached(path, data, limit, context)
+        if name in reference and reference[name].score < reference[name].max_score:
+            result.warnings.append(f"the solutions notebook itself scored "
+                                   f"{reference[name].score:g}/{reference[name].max_score:g} "
+                                   "here: check the grading environment")
         if progress is not None:
-            progress(result)
+            with lock:
+                progress(result)
+        return result
+
+    with ThreadPoolExecutor(max(jobs, 1)) as pool:
+        results = list(pool.map(one, submissions))
+    try:
+        os.rmdir(private)
+    except OSError:
+        pass
     return results
 
 
-def _grade_one(
-    path: Path,
-    data: bytes | str,
-    sources: dict[str, NotebookNode | str],
-    source_dir: Path,
-    timeout: float,
-    memory_mb: int | None,
-) -> NotebookResult:
+def _key(path: Path, data: bytes | str, context: dict) -> str:
+    digest = hashlib.sha256(str(path.resolve()).encode() + b"\0")
+    digest.update(data.encode() if isinstance(data, str) else data)
+    name = match_source(path, list(context["sources"]))
+    source = context["sources"].get(name) if name else None
+    if source is not None and not isinstance(source, str):
+        digest.update(notebook_text(source).encode())
+    return digest.hexdigest()[:32]
+
+
+def _grade_cached(path: Path, data: bytes | str, timeout: float, context: dict) -> NotebookResult:
+    state: Path | None = context["state"]
+    stored = state / f"{_key(path, data, context)}.json" if state is not None else None
+    if stored is not None and stored.exists():
+        try:
+            return NotebookResult.from_json(json.loads(stored.read_text(encoding="utf-8")))
+        except (ValueError, KeyError, TypeError):
+            pass
+    started = time.monotonic()
+    try:
+        result = _grade_one(path, data, timeout, context)
+    except Exception as exc:  # a bug in the grader must not stop the others
+        result = NotebookResult(str(path), student_name(path, None), None, "error",
+                                f"grader error: {type(exc).__name__}: {one_line(str(exc))}")
+    result.seconds = result.seconds or time.monotonic() - started
+    if stored is not None and result.status != "not-run":
+        tmp = stored.with_suffix(".tmp")
+        tmp.write_text(json.dumps(result.to_json()), encoding="utf-8")
+        os.replace(tmp, stored)
+    return result
+
+
+def _grade_one(path: Path, data: bytes | str, timeout: float, context: dict) -> NotebookResult:
+    sources = context["sources"]
+    source_dir: Path = context["source_dir"]
     source_name = match_source(path, list(sources))
     result = NotebookResult(str(path), student_name(path, source_name), source_name, "graded")
     if source_name is None:
@@ -111,88 +218,60 @@ def _grade_one(
         return result
     result.exercises = [ExerciseResult(ex.exercise, "not-run", 0.0, ex.points)
                         for ex in layout.exercises]
-
     try:
         if isinstance(data, str):
             raise ValueError(data)
-        student = parse_notebook(data.decode("utf-8"))
-        plan = build_grading_notebook(source, student)
+        plan = build_plan(source, parse_notebook(data.decode("utf-8")))
     except Exception as exc:
         result.status = "invalid"
         result.message = f"not a valid notebook: {one_line(str(exc), 200) or type(exc).__name__}"
         for ex in result.exercises:
             ex.message = "not run: the notebook could not be read"
         return result
-
-    run = execute_notebook(plan.nb, timeout=timeout, memory_mb=memory_mb)
-    result.exercises = [_score(ex, plan, run) for ex in plan.exercises]
-    result.status, result.message = _notebook_status(plan, run, memory_mb)
-    return result
-
-
-def _stopped_in(plan: GradingPlan, run: Execution) -> str:
-    if run.cell_index is None or run.cell_index >= len(plan.nb.cells):
-        return ""
-    lines = [line for line in plan.nb.cells[run.cell_index].source.splitlines() if line.strip()]
-    return f" in the cell starting `{one_line(lines[0], 50)}`" if lines else ""
-
-
-def _notebook_status(plan: GradingPlan, run: Execution, memory_mb: int | None) -> tuple[str, str]:
-    notes = [f"answer cell missing for exercise {ex}" for ex in plan.missing]
-    trusted = set(plan.check_cells.values())
-    errors = [out for index, cell in enumerate(plan.nb.cells) if index not in trusted
-              for out in cell.get("outputs", []) if out.get("output_type") == "error"]
-    if run.status == "ok":
-        if any(out.get("ename") == "MemoryError" for out in errors):
-            limit = f" (limit {memory_mb} MB)" if memory_mb else ""
-            return "memory", "; ".join([f"a cell ran out of memory{limit}", *notes])
-        if errors:
-            first = errors[0]
-            notes.append(f"{len(errors)} cell(s) raised an error, the first "
-                         f"{first.get('ename')}: {one_line(first.get('evalue', ''), 120)}")
-        return "graded", "; ".join(notes)
-    status = {"timeout": "timeout", "crashed": "crashed"}.get(run.status, "error")
-    return status, "; ".join([run.message + _stopped_in(plan, run), *notes])
-
-
-def _score(ex: Exercise, plan: GradingPlan, run: Execution) -> ExerciseResult:
-    """Score one exercise from the outputs of its trusted check cell only."""
-    result = ExerciseResult(ex.exercise, "error", 0.0, ex.points)
-    if ex.exercise in plan.missing:
-        result.status, result.message = "missing", plan.missing[ex.exercise]
+    stop_at = context["stop_at"]
+    if stop_at is not None and time.monotonic() + 5 > stop_at:
+        result.status, result.message = "not-run", "the whole run's time limit was reached"
         return result
-    index = plan.check_cells[ex.exercise]
-    outputs = plan.nb.cells[index].get("outputs", [])
-    verdicts = [out["data"][RESULT_MIMETYPE] for out in outputs
-                if out.get("output_type") in ("display_data", "execute_result")
-                and RESULT_MIMETYPE in out.get("data", {})]
-    if len(verdicts) == 1 and isinstance(verdicts[0], dict):
-        verdict = verdicts[0]
-        status = verdict.get("status")
-        if str(verdict.get("exercise")) != ex.exercise:
-            result.message = "the check cell showed the result of another exercise"
-        elif status == "unchecked":
-            result.message = "the check cell ran no checks"
-        elif status in ("passed", "failed", "unanswered"):
-            result.status = status
-            result.points = ex.points if status == "passed" else 0.0
-            result.message = "" if status == "passed" else one_line(verdict.get("message", ""))
-        else:
-            result.message = "the check cell showed a result the grader cannot read"
-        return result
-    if verdicts:
-        result.message = "the check cell showed more than one result (tampering?)"
-        return result
-    if run.status != "ok" and (run.cell_index is None or index > run.cell_index):
-        result.status, result.message = "not-run", f"not run: {run.message} earlier"
-        return result
-    if run.status != "ok" and index == run.cell_index:
-        result.message = f"{run.message} while this check ran"
-        return result
-    errors = [out for out in outputs if out.get("output_type") == "error"]
-    if errors:
-        result.message = (f"the check cell raised {errors[0].get('ename')}: "
-                          f"{one_line(errors[0].get('evalue', ''), 200)}")
-    else:
-        result.message = "the check cell showed no result"
-    return result
+    return notebook_result(result, plan, _judge(plan, timeout, context), context["memory_mb"])
+
+
+def _judge(plan: object, timeout: float, context: dict) -> dict:
+    """Run one judge process under a watchdog; its result (a dict) or why there is none."""
+    slots: _Slots = context["slots"]
+    slot = slots.free.get()
+    folder = tempfile.mkdtemp(dir=context["private"])
+    try:
+        plan_path, result_path = os.path.join(folder, "plan.json"), os.path.join(folder, "out.json")
+        with open(plan_path, "w", encoding="utf-8") as handle:
+            json.dump({"student_cells": plan.student_cells, "trusted": plan.trusted,
+                       "timeout": timeout, "memory_mb": context["memory_mb"],
+                       "hide": context["hide"], "slot": slot}, handle)
+        limit = timeout + WATCHDOG_MARGIN
+        if context["stop_at"] is not None:
+            limit = max(min(limit, context["stop_at"] - time.monotonic()), 1)
+        env = dict(os.environ, PYTHONDONTWRITEBYTECODE="1", MPLBACKEND="agg")
+        # the judge and the kernel's agent must be this very dlbd_lib, whatever is installed
+        root = str(Path(__file__).resolve().parents[2])
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
+        with open(os.path.join(folder, "log.txt"), "w") as log:
+            process = subprocess.Popen(
+                [sys.executable, "-m", "dlbd_lib.grading.judge", plan_path, result_path],
+                stdin=subprocess.DEVNULL, stdout=log, stderr=log, env=env, cwd=folder,
+                start_new_session=True)
+            try:
+                process.wait(limit)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, 9)
+                process.wait()
+        try:
+            with open(result_path, encoding="utf-8") as handle:
+                return json.load(handle)
+        except (OSError, ValueError):
+            with open(os.path.join(folder, "log.txt"), errors="replace") as handle:
+                tail = one_line(handle.read()[-400:], 300)
+            return {"status": "error", "verdicts": {},
+                    "message": f"the judge stopped without a result (watchdog after "
+                               f"{limit:.0f} s, or a crash): {tail}"}
+    finally:
+        slots.free.put(slot)
+        shutil.rmtree(folder, ignore_errors=True)

@@ -1,16 +1,18 @@
-"""Build the notebook the grader runs: the student's cells with the instructor's checks put back.
+"""Plan a grading run: which cells the student's kernel runs, which the judge runs.
 
-A student's notebook is untrusted. Before it runs, every check cell in it is thrown away and
-the check cells of the solutions notebook (hidden tests included) are inserted again, each
-after the last answer cell of its exercise. Answer cells are found by their nbgrader
-``grade_id`` (set at release), else by their cell id. An exercise whose answer cell is gone
-is not run and scores 0 ("answer cell missing"). Each restored check imports ``Checker``
-again, so a student's own ``Checker`` cannot answer for it. Outputs already in the student's
-file are dropped, so nothing the student saved can pose as a result.
+The student's kernel runs the student's code cells in order, without the check cells (found
+by nbgrader ``grade_id``, cell id, ``# CHECK`` header, test metadata or hidden-test markers:
+leaving one in would only give the student's own kernel something to print). The judge runs
+the solutions notebook's own cells: its setup cells and its check cells, hidden tests
+included; at each answer cell it takes the names that cell defines from the student.
+
+Answer cells are looked up only to report on them: by ``grade_id``, else cell id, else by
+content (a student cell that defines the same names), which earns a warning, not a zero.
 """
 
 from __future__ import annotations
 
+import ast
 import copy
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -27,17 +29,19 @@ from .markers import (
     ensure_cell_ids,
     hidden_regions,
     parse_check_header,
+    python_source,
 )
 
 
 @dataclass
 class GradingPlan:
-    """The notebook to run and where, in it, the trusted check cell of each exercise sits."""
+    """The student's cells to run, the trusted cells to judge with, and what was noticed."""
 
-    nb: NotebookNode
     exercises: list[Exercise]
-    check_cells: dict[str, int] = field(default_factory=dict)
+    student_cells: list[tuple[int, str]] = field(default_factory=list)
+    trusted: list[dict[str, Any]] = field(default_factory=list)
     missing: dict[str, str] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
 
 
 def source_layout(source: NotebookNode) -> tuple[list[dict[str, Any]], Layout]:
@@ -86,66 +90,93 @@ def _clean_cell(cell: Mapping[str, Any]) -> NotebookNode | None:
     return new
 
 
-def _trusted_check(source: str) -> str:
-    """The check cell with Checker imported again, so a student's ``Checker`` cannot stand in."""
-    lines = source.splitlines()
-    header = next((i for i, line in enumerate(lines) if line.strip()), 0)
-    # On the header's own line, so line numbers in messages match the student's copy.
-    lines[header] = f"from dlbd_lib.grading import Checker  {lines[header].strip()}"
-    return "\n".join(lines)
+def defined_names(source: str) -> list[str]:
+    """The names a cell binds at module level: functions, classes, assignments, imports
+    (also inside module-level ``if``/``for``/``with``/``try`` blocks, not inside functions)."""
+    try:
+        tree = ast.parse(python_source(source) or "")
+    except SyntaxError:
+        return []
+    names: list[str] = []
+
+    def add(target: ast.AST) -> None:
+        for sub in ast.walk(target):
+            if isinstance(sub, ast.Name) and sub.id not in names:
+                names.append(sub.id)
+
+    def visit(body: list[ast.stmt]) -> None:
+        for node in body:
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+                if node.name not in names:
+                    names.append(node.name)
+                continue
+            if isinstance(node, ast.Assign):
+                for target in node.targets:
+                    add(target)
+            elif isinstance(node, ast.AnnAssign | ast.AugAssign | ast.For | ast.AsyncFor):
+                add(node.target)
+            elif isinstance(node, ast.With | ast.AsyncWith):
+                for item in node.items:
+                    if item.optional_vars is not None:
+                        add(item.optional_vars)
+            elif isinstance(node, ast.Import | ast.ImportFrom):
+                for alias in node.names:
+                    name = (alias.asname or alias.name).split(".")[0]
+                    if alias.name != "*" and name not in names:
+                        names.append(name)
+            for part in ("body", "orelse", "finalbody"):
+                visit(getattr(node, part, []) or [])
+            for handler in getattr(node, "handlers", []) or []:
+                visit(handler.body)
+
+    visit(tree.body)
+    return names
 
 
-def build_grading_notebook(source: NotebookNode, student: NotebookNode) -> GradingPlan:
-    """The student's notebook with its check cells replaced by the source's (hidden tests in)."""
+def build_plan(source: NotebookNode, student: NotebookNode) -> GradingPlan:
+    """What the student's kernel runs and what the judge runs, for one submission."""
     source_cells, layout = source_layout(source)
     check_ids = {ex.grade_id for ex in layout.exercises}
     check_ids |= {source_cells[ex.check_index]["id"] for ex in layout.exercises}
+    plan = GradingPlan(layout.exercises)
 
-    kept: list[tuple[dict[str, Any], NotebookNode]] = []
+    kept: list[dict[str, Any]] = []
     for cell in student.cells:
         if not isinstance(cell, Mapping) or _looks_like_check(cell, check_ids):
             continue
-        clean = _clean_cell(cell)
-        if clean is not None:
-            kept.append((dict(cell), clean))
-    by_grade_id = {gid: pos for pos, (cell, _) in enumerate(kept) if (gid := _grade_id(cell))}
-    by_cell_id = {cell.get("id"): pos for pos, (cell, _) in enumerate(kept) if cell.get("id")}
+        if _clean_cell(cell) is not None and cell.get("cell_type") == "code":
+            kept.append(dict(cell))
+    plan.student_cells = [(i, cell_source(c)) for i, c in enumerate(kept)
+                          if cell_source(c).strip()]
 
-    plan = GradingPlan(nbformat.v4.new_notebook(), layout.exercises)
-    inserts: dict[int, list[Exercise]] = {}
-    last_anchor = -1
-    for ex in layout.exercises:
-        positions = []
-        for index in ex.answer_indices:
-            grade_id = layout.roles[index].grade_id
-            position = by_grade_id.get(grade_id, by_cell_id.get(source_cells[index]["id"]))
-            if position is None:
-                plan.missing[ex.exercise] = "answer cell missing (deleted, or its metadata lost)"
-                break
-            positions.append(position)
-        if ex.exercise in plan.missing:
+    by_grade_id = {gid: pos for pos, cell in enumerate(kept) if (gid := _grade_id(cell))}
+    by_cell_id = {cell.get("id"): pos for pos, cell in enumerate(kept) if cell.get("id")}
+    defines = [set(defined_names(cell_source(cell))) for cell in kept]
+    by_content = []
+    answer_of = {i: ex for ex in layout.exercises for i in ex.answer_indices}
+    for index, cell in enumerate(source_cells):
+        role = layout.roles[index]
+        if cell.get("cell_type") != "code":
             continue
-        if positions:
-            anchor = max(positions)
-        else:  # a check with no answer cell: after the cell that precedes it in the source
-            anchor = last_anchor
-            for index in range(ex.check_index - 1, -1, -1):
-                if source_cells[index]["id"] in by_cell_id:
-                    anchor = by_cell_id[source_cells[index]["id"]]
-                    break
-        inserts.setdefault(anchor, []).append(ex)
-        last_anchor = anchor
-
-    cells = plan.nb.cells
-    for anchor in range(-1, len(kept)):
-        if anchor >= 0:
-            cells.append(kept[anchor][1])
-        for ex in inserts.get(anchor, []):
-            plan.check_cells[ex.exercise] = len(cells)
-            check = nbformat.v4.new_code_cell(
-                source=_trusted_check(cell_source(source_cells[ex.check_index])))
-            check.metadata["dlbd_check"] = ex.exercise
-            cells.append(check)
-    plan.nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
-                                      "language": "python"}
+        code = python_source(cell_source(cell))
+        if code is None:
+            continue
+        if role.kind == "check":
+            plan.trusted.append({"kind": "check", "index": index, "source": code,
+                                 "exercise": role.exercise})
+        elif role.kind == "answer":
+            names = defined_names(cell_source(cell))
+            plan.trusted.append({"kind": "answer", "index": index, "names": names})
+            found = by_grade_id.get(role.grade_id, by_cell_id.get(cell["id"]))
+            if found is None and names and any(set(names) <= d for d in defines):
+                by_content.append(answer_of[index].exercise if index in answer_of else "?")
+            elif found is None and index in answer_of:
+                ex = answer_of[index].exercise
+                plan.missing[ex] = (f"answer cell missing: no cell defines "
+                                    f"{', '.join(names) or 'the answer'}")
+        else:
+            plan.trusted.append({"kind": "setup", "index": index, "source": code})
+    if by_content:
+        plan.warnings.append("answer cell(s) of exercise " + ", ".join(sorted(set(by_content)))
+                             + " matched by content (cell ids or metadata were lost)")
     return plan

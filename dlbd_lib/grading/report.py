@@ -1,16 +1,15 @@
 """Grading results: the records, the printed table, and the JSON and CSV a gradebook takes.
 
-Notebook statuses: ``graded`` (ran to the end; its scores stand), ``timeout``, ``memory``
-(a cell ran out of memory), ``crashed`` (the kernel died), ``invalid`` (not a readable
-notebook), ``no-source`` (no solutions notebook of that name), ``error`` (the grader could
-not run it). Exercise statuses: ``passed``, ``failed``, ``unanswered``, ``missing`` (answer
-cell deleted), ``error`` (the check cell gave no verdict), ``not-run``.
+The statuses are listed in ``score``. Result files are written atomically (a temporary
+file, then a rename), so a reader never sees half a file.
 """
 
 from __future__ import annotations
 
 import csv
 import json
+import os
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -50,6 +49,18 @@ class NotebookResult:
     message: str = ""
     exercises: list[ExerciseResult] = field(default_factory=list)
     seconds: float = 0.0
+    isolation: str = ""
+    warnings: list[str] = field(default_factory=list)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> NotebookResult:
+        """The result ``to_json`` wrote."""
+        exercises = [ExerciseResult(ex["exercise"], ex["status"], float(ex["points"]),
+                                    float(ex["max_points"]), ex.get("message", ""))
+                     for ex in data["exercises"]]
+        return cls(data["notebook"], data["student"], data.get("source"), data["status"],
+                   data.get("message", ""), exercises, float(data.get("seconds", 0.0)),
+                   data.get("isolation", ""), list(data.get("warnings", [])))
 
     @property
     def score(self) -> float:
@@ -66,7 +77,8 @@ class NotebookResult:
         return {"notebook": self.notebook, "student": self.student, "source": self.source,
                 "status": self.status, "message": self.message,
                 "score": json_points(self.score), "max_score": json_points(self.max_score),
-                "seconds": round(self.seconds, 2),
+                "seconds": round(self.seconds, 2), "isolation": self.isolation,
+                "warnings": self.warnings,
                 "exercises": [ex.to_json() for ex in self.exercises]}
 
 
@@ -83,8 +95,16 @@ def write_json(results: Sequence[NotebookResult], path: str | Path) -> None:
         "all_graded": all(result.status == "graded" for result in results),
         "notebooks": [result.to_json() for result in results],
     }
-    Path(path).write_text(json.dumps(document, indent=1, ensure_ascii=False) + "\n",
-                          encoding="utf-8")
+    _atomic_write(path, json.dumps(document, indent=1, ensure_ascii=False) + "\n")
+
+
+def _atomic_write(path: str | Path, text: str) -> None:
+    path = Path(path)
+    tmp = path.with_name(path.name + ".tmp")
+    descriptor = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o640)
+    with open(descriptor, "w", encoding="utf-8", newline="") as handle:
+        handle.write(text)
+    os.replace(tmp, path)
 
 
 def csv_rows(results: Sequence[NotebookResult]) -> list[dict[str, Any]]:
@@ -105,10 +125,13 @@ def csv_rows(results: Sequence[NotebookResult]) -> list[dict[str, Any]]:
 
 def write_csv(results: Sequence[NotebookResult], path: str | Path) -> None:
     """Write the results as CSV (columns: CSV_COLUMNS)."""
-    with open(path, "w", encoding="utf-8", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=CSV_COLUMNS)
-        writer.writeheader()
-        writer.writerows(csv_rows(results))
+    import io  # noqa: PLC0415
+
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=CSV_COLUMNS)
+    writer.writeheader()
+    writer.writerows(csv_rows(results))
+    _atomic_write(path, buffer.getvalue())
 
 
 def _cell(ex: ExerciseResult) -> str:
@@ -145,11 +168,38 @@ def format_table(results: Sequence[NotebookResult]) -> str:
     for result in results:
         if result.message:
             notes.append(f"{result.notebook}: {result.status}: {result.message}")
+        for warning in result.warnings:
+            notes.append(f"{result.notebook}: warning: {warning}")
         for ex in result.exercises:
             if ex.status not in ("passed", "not-run") and ex.message:
                 notes.append(f"{result.notebook} [{ex.exercise}] {ex.status}: {ex.message}")
     if notes:
         blocks.append("\n".join(["Messages", "========", *notes]))
+    blocks.append(student_summary(results))
+    isolation = sorted({re.sub(r"uid \d+", "a uid of its own", result.isolation)
+                        for result in results if result.isolation})
+    if isolation:
+        blocks.append("Isolation: " + "; ".join(isolation))
     graded = sum(result.status == "graded" for result in results)
     blocks.append(f"{graded} of {len(results)} notebook(s) graded completely.")
     return "\n\n".join(blocks)
+
+
+def student_summary(results: Sequence[NotebookResult]) -> str:
+    """One line per student: points over all their notebooks, and how many were graded."""
+    totals: dict[str, list[float]] = {}
+    for result in results:
+        entry = totals.setdefault(result.student, [0.0, 0.0, 0, 0])
+        entry[0] += result.score
+        entry[1] += result.max_score
+        entry[2] += 1
+        entry[3] += result.status == "graded"
+    rows = [["student", "points", "notebooks", "graded"]]
+    for student in sorted(totals):
+        score, most, count, graded = totals[student]
+        rows.append([student, f"{format_points(score)}/{format_points(most)}", str(int(count)),
+                     str(int(graded))])
+    widths = [max(len(row[i]) for row in rows) for i in range(4)]
+    lines = ["Per student", "==========="]
+    lines += ["  ".join(v.ljust(w) for v, w in zip(row, widths)).rstrip() for row in rows]
+    return "\n".join(lines)

@@ -1,188 +1,203 @@
-"""Run one notebook in a fresh, limited kernel and report how the run ended.
+"""The student's kernel: start it limited (and isolated when we can), run the student's cells,
+then carry the judge's requests to the agent in it, and kill its whole process tree at the end.
 
-The kernel (``python3``) starts in an empty scratch folder made for this run, which becomes
-its working directory and is deleted afterwards. Its address space is capped with
-``RLIMIT_AS`` (set, soft and hard, by a tiny wrapper that then ``exec``\\ s the kernel, so the
-student's code cannot raise it again). The whole notebook gets one wall-clock budget, counted
-from its first cell; a cell that raises does not stop the others (``allow_errors``). At the
-end the kernel's whole process group is killed, including anything it started.
+The kernel (``python3``) starts in an empty scratch folder made for this run, with a fresh
+HOME and IPYTHONDIR inside it, through ``sandbox``, which sets the limits (and, as root, the
+user, the mount namespace and the cgroup) before it ``exec``\\ s the kernel. All the
+student's cells are queued at once; a cell that raises does not stop the others. The whole
+notebook has one wall-clock budget (the plan's ``timeout``) that also bounds the judging.
 """
 
 from __future__ import annotations
 
-import atexit
-import logging
+import json
 import os
+import queue
 import shutil
-import signal
-import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
 from typing import Any
 
-from jupyter_client.manager import AsyncKernelManager
-from nbclient import NotebookClient
-from nbclient.exceptions import CellTimeoutError, DeadKernelError
-from nbformat import NotebookNode
+from jupyter_client import KernelManager
 
-from .markers import RESULT_MIMETYPE
+from . import sandbox
+from .rpc import ChannelError
 
-try:
-    import resource  # noqa: F401  (POSIX only: no memory limit elsewhere)
-
-    HAVE_RLIMIT = True
-except ImportError:  # pragma: no cover - Windows
-    HAVE_RLIMIT = False
-
-#: Output a cell may produce before the grader stops keeping it (characters of text).
-MAX_OUTPUT_CHARS = 200_000
-
-_LIMIT_WRAPPER = (
-    "import os, resource, sys\n"
-    "n = int(sys.argv[1])\n"
-    "try:\n"
-    "    resource.setrlimit(resource.RLIMIT_AS, (n, n))\n"
-    "except (ValueError, OSError):\n"
-    "    pass\n"
-    "os.execvp(sys.argv[2], sys.argv[2:])\n"
-)
-
-_log = logging.getLogger("dlbd_lib.grading.kernel")
-_log.addHandler(logging.NullHandler())
-_log.propagate = False
+_AGENT = "import dlbd_lib.grading.agent as _dlbd_agent\n_dlbd_agent.serve()"
 
 
-@dataclass
-class Execution:
-    """How a run ended: ``ok``, ``timeout``, ``crashed`` or ``error``, and in which cell."""
+class KernelRun:
+    """One student's kernel, from start to kill."""
 
-    status: str
-    message: str = ""
-    cell_index: int | None = None
-    seconds: float = 0.0
+    def __init__(self, plan: dict[str, Any]) -> None:
+        self.plan = plan
+        self.timeout = float(plan["timeout"])
+        self.deadline = time.monotonic() + self.timeout
+        self.scratch = tempfile.mkdtemp(prefix="dlbd-run-")
+        self.box = sandbox.Sandbox(self.scratch, memory_mb=plan.get("memory_mb"),
+                                   hide=plan.get("hide", []), slot=int(plan.get("slot", 0)))
+        self.status, self.message, self.cell_index = "ok", "", None
+        self.errors: list[dict[str, Any]] = []
+        self.replies: dict[str, dict[str, Any]] = {}
+        self.order: list[tuple[str, int]] = []
+        self.serve_id: str | None = None
+        self.km: Any = None
+        self.kc: Any = None
+        self.shared = 0
+        self._start()
 
+    # -- the student's notebook ----------------------------------------------------------
 
-def _limited_manager(memory_bytes: int | None) -> type[AsyncKernelManager]:
-    class LimitedKernelManager(AsyncKernelManager):
-        """Starts the kernel through a wrapper that caps its address space."""
+    def _start(self) -> None:
+        box = self.box
+        env = box.environment(dict(os.environ))
+        self.km = KernelManager(kernel_name="python3")
+        self.km.kernel_cmd = None  # type: ignore[assignment]
+        original = self.km.format_kernel_cmd
 
-        def format_kernel_cmd(self, extra_arguments: list[str] | None = None) -> list[str]:
-            cmd = super().format_kernel_cmd(extra_arguments)
-            if memory_bytes and HAVE_RLIMIT:
-                cmd = [sys.executable, "-c", _LIMIT_WRAPPER, str(memory_bytes), *cmd]
-            return cmd
+        def format_kernel_cmd(extra_arguments: list[str] | None = None) -> list[str]:
+            return box.wrap(original(extra_arguments))
 
-    return LimitedKernelManager
+        self.km.format_kernel_cmd = format_kernel_cmd  # type: ignore[method-assign]
+        self.km.connection_file = os.path.join(self.scratch, "kernel.json")
+        try:
+            self.km.start_kernel(cwd=self.scratch, env=env, stdout=open(os.devnull, "w"),
+                                 stderr=open(os.environ.get("DLBD_KERNEL_LOG", os.devnull), "w"),
+                                 start_new_session=True)
+            self.kc = self.km.client()
+            self.kc.start_channels()
+            self.kc.wait_for_ready(timeout=max(min(60.0, self.deadline - time.monotonic()), 1))
+        except Exception as exc:  # the kernel did not start
+            first = (str(exc).strip().splitlines() or [""])[0][:200]
+            low = " (is the memory limit too low?)" if self.plan.get("memory_mb") else ""
+            self._stop("error", f"the kernel did not start: {first}{low}")
+            return
+        for index, source in self.plan["student_cells"]:
+            msg_id = self.kc.execute(source, store_history=True, allow_stdin=False,
+                                     stop_on_error=False)
+            self.order.append((msg_id, index))
 
+    def wait_for_student(self) -> None:
+        """Wait until every student cell has run (or the time is up, or the kernel died)."""
+        if self.status != "ok":
+            raise ChannelError(self.message)
+        pending = {msg_id for msg_id, _ in self.order} - set(self.replies)
+        while pending:
+            reply = self._shell_reply()
+            if reply is None:
+                continue
+            parent = reply["parent_header"].get("msg_id")
+            if parent in pending:
+                pending.discard(parent)
+                self.replies[parent] = reply["content"]
+                if reply["content"].get("status") == "error":
+                    index = dict(self.order)[parent]
+                    self.errors.append({"cell": index, "ename": reply["content"].get("ename", ""),
+                                        "evalue": reply["content"].get("evalue", "")})
 
-class _GradingClient(NotebookClient):
-    """A NotebookClient that keeps at most MAX_OUTPUT_CHARS of output per cell."""
+    def _running_cell(self) -> int | None:
+        for msg_id, index in self.order:
+            if msg_id not in self.replies:
+                return index
+        return None
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.output_chars: dict[int, int] = {}
-        self.current_cell: int | None = None
-        self.kernel_pgid: int | None = None
+    def _shell_reply(self) -> dict[str, Any] | None:
+        remaining = self.deadline - time.monotonic()
+        if remaining <= 0:
+            self._stop("timeout", f"time limit of {self.timeout:g} s reached", self._running_cell())
+            raise ChannelError(self.message)
+        try:
+            return self.kc.get_shell_msg(timeout=min(remaining, 0.5))
+        except queue.Empty:
+            if not self.km.is_alive():
+                self._died()
+            return None
 
-    def output(self, outs: list, msg: dict, display_id: str | None, cell_index: int) -> Any:
-        out = super().output(outs, msg, display_id, cell_index)
-        if out is None or display_id or RESULT_MIMETYPE in out.get("data", {}):
-            return out
-        data = out.get("data", {})
-        size = len(str(out.get("text", ""))) + sum(len(str(v)) for v in data.values())
-        used = self.output_chars.get(cell_index, 0)
-        self.output_chars[cell_index] = used + size
-        if used + size > MAX_OUTPUT_CHARS and outs and outs[-1] is out:
-            outs.pop()
-            if used <= MAX_OUTPUT_CHARS:
-                note = {"output_type": "stream", "name": "stderr",
-                        "text": "[the grader kept only the first part of this cell's output]\n"}
-                outs.append(NotebookNode(note))
-        return out
+    def _died(self) -> None:
+        limit = f" or hit the memory limit of {self.plan['memory_mb']} MB" if self.plan.get(
+            "memory_mb") else ""
+        self._stop("crashed", f"the kernel died (it crashed, exited{limit})", self._running_cell())
+        raise ChannelError(self.message)
 
+    # -- the judge's requests -------------------------------------------------------------
 
-def execute_notebook(
-    nb: NotebookNode,
-    *,
-    timeout: float,
-    memory_mb: int | None = None,
-    kernel_name: str = "python3",
-    startup_timeout: float = 60,
-) -> Execution:
-    """Run ``nb`` in place in a fresh kernel; never raises for what the notebook does.
+    def start_agent(self) -> None:
+        self.serve_id = self.kc.execute(_AGENT, store_history=False, allow_stdin=True,
+                                        stop_on_error=False)
+        hello = self._prompt()
+        if hello.get("hello") != 1:
+            raise ChannelError("the grader's agent did not start in your kernel")
 
-    ``timeout`` is the wall-clock budget in seconds for all cells together, ``memory_mb``
-    the kernel's address-space limit (None or 0: no limit).
-    """
-    scratch = tempfile.mkdtemp(prefix="dlbd-grade-")
-    deadline: list[float] = []
+    def exchange(self, message: dict[str, Any]) -> dict[str, Any]:
+        self.kc.input(json.dumps(message, allow_nan=True))
+        return self._prompt()
 
-    def cell_timeout(cell: NotebookNode) -> float:
-        now = time.monotonic()
-        if not deadline:
-            deadline.append(now + timeout)
-        return max(deadline[0] - now, 0.01)
+    def _prompt(self) -> dict[str, Any]:
+        while True:
+            remaining = self.deadline - time.monotonic()
+            if remaining <= 0:
+                self._stop("timeout", f"time limit of {self.timeout:g} s reached")
+                raise ChannelError(self.message)
+            try:
+                msg = self.kc.get_stdin_msg(timeout=min(remaining, 0.5))
+            except queue.Empty:
+                if not self.km.is_alive():
+                    self._died()
+                self._agent_ended()
+                continue
+            if (msg.get("msg_type") != "input_request"
+                    or msg["parent_header"].get("msg_id") != self.serve_id):
+                continue
+            try:
+                return json.loads(msg["content"]["prompt"])
+            except (ValueError, KeyError, TypeError):
+                raise ChannelError("your kernel sent the grader something it cannot read") from None
 
-    memory_bytes = int(memory_mb) * 1024 * 1024 if memory_mb else None
-    client = _GradingClient(
-        nb,
-        kernel_name=kernel_name,
-        timeout=int(timeout) or 1,
-        timeout_func=cell_timeout,
-        startup_timeout=int(startup_timeout),
-        allow_errors=True,
-        interrupt_on_timeout=False,
-        shutdown_kernel="immediate",
-        record_timing=False,
-        store_widget_state=False,
-        kernel_manager_class=_limited_manager(memory_bytes),
-        log=_log,
-    )
+    def _agent_ended(self) -> None:
+        try:
+            reply = self.kc.get_shell_msg(timeout=0)
+        except queue.Empty:
+            return
+        if reply["parent_header"].get("msg_id") == self.serve_id:
+            raise ChannelError("your kernel stopped answering the grader")
 
-    def on_cell_start(cell: NotebookNode, cell_index: int) -> None:
-        client.current_cell = cell_index
-        if client.kernel_pgid is None and client.km is not None:
-            client.kernel_pgid = getattr(client.km.provisioner, "pgid", None)
+    def share_file(self, path: str) -> str:
+        """Copy a file the judge passes as a memory map to where the kernel can read it."""
+        self.shared += 1
+        target = os.path.join(self.scratch, ".dlbd-shared", f"{self.shared}.bin")
+        os.makedirs(os.path.dirname(target), exist_ok=True)
+        shutil.copyfile(path, target)
+        self.box.give(os.path.dirname(target))
+        self.box.give(target)
+        return target
 
-    client.on_cell_start = on_cell_start
-    env = dict(os.environ, MPLBACKEND="agg", DLBD_GRADING="1", PYTHONDONTWRITEBYTECODE="1")
-    # Each thread's malloc arena reserves address space; with RLIMIT_AS that adds up on
-    # machines with many cores, so keep the number of arenas small.
-    env.setdefault("MALLOC_ARENA_MAX", "4")
-    started = time.monotonic()
-    try:
-        client.execute(cwd=scratch, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        result = Execution("ok")
-    except CellTimeoutError:
-        result = Execution("timeout", f"time limit of {timeout:g} s reached", client.current_cell)
-    except DeadKernelError:
-        limit = f" or hit the memory limit of {memory_mb} MB" if memory_mb else ""
-        result = Execution("crashed", f"the kernel died (it crashed, exited{limit})",
-                           client.current_cell)
-    except Exception as exc:  # the kernel did not start, the client broke
-        first = (str(exc).strip().splitlines() or [""])[0][:200]
-        if client.current_cell is None:
-            low = f" (is the memory limit of {memory_mb} MB too low?)" if memory_mb else ""
-            message = f"the kernel did not start: {first}{low}"
-        else:
-            message = f"could not run the notebook: {type(exc).__name__}: {first}"
-        result = Execution("error", message, client.current_cell)
-    finally:
-        # nbclient leaves its exit hook behind when the kernel fails to start.
-        atexit.unregister(client._cleanup_kernel)
-        _kill_group(client.kernel_pgid)
-        shutil.rmtree(scratch, ignore_errors=True)
-    result.seconds = time.monotonic() - started
-    return result
+    # -- the end --------------------------------------------------------------------------
 
+    def _stop(self, status: str, message: str, cell: int | None = None) -> None:
+        if self.status == "ok":
+            self.status, self.message, self.cell_index = status, message, cell
+        self.kill()
 
-def _kill_group(pgid: int | None) -> None:
-    """Kill what is left of the kernel's process group (the kernel made it its own session)."""
-    if pgid is None or not hasattr(os, "killpg") or pgid == os.getpgid(0):
-        return
-    try:
-        os.killpg(pgid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass
+    def kill(self) -> None:
+        """Kill the kernel and everything it started; remove the scratch folder."""
+        if self.kc is not None:
+            try:
+                self.kc.stop_channels()
+            except Exception:
+                pass
+        if self.km is not None:
+            self.box.kill_tree(self.km)
+        self.box.cleanup()
+        shutil.rmtree(self.scratch, ignore_errors=True)
+
+    def finish(self, verdicts: dict[str, Any], notes: list[str], broken: str | None) -> dict:
+        if self.status == "ok":
+            try:
+                self.wait_for_student()  # a no-op unless the judge never needed the kernel
+            except ChannelError:
+                pass
+        self.kill()
+        return {"status": self.status, "message": self.message, "cell_index": self.cell_index,
+                "errors": self.errors, "verdicts": verdicts, "notes": notes,
+                "isolation": self.box.describe(), "python": sys.version.split()[0]}
