@@ -77,9 +77,11 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
             flag = "  FAILED" if path in _notebook_failed else ""
             tr.write_line(f"{secs:7.1f} s  {path}{flag}")
         ARTIFACTS.mkdir(exist_ok=True)
-        (ARTIFACTS / "notebook-times.json").write_text(
-            json.dumps({k: round(v, 1) for k, v in sorted(_notebook_times.items())}, indent=1)
-        )
+        times_file = ARTIFACTS / "notebook-times.json"
+        # a run of a few notebooks updates their times and keeps the others' last ones
+        times = json.loads(times_file.read_text()) if times_file.exists() else {}
+        times.update({k: round(v, 1) for k, v in _notebook_times.items()})
+        times_file.write_text(json.dumps(dict(sorted(times.items())), indent=1))
     tr.write_line(f"whole run: {time.perf_counter() - _session_start:.0f} s")
     violations = Path(_NETWORK_LOG).read_text() if Path(_NETWORK_LOG).exists() else ""
     if violations:
