@@ -119,6 +119,24 @@ class BatchNorm3d(_BatchNorm):
     _ndims = (5,)
 
 
+
+def _affine_parameters(module: Module, shape: tuple, affine: bool, bias: bool, device: Any,
+                       dtype: Any) -> None:
+    """Register LayerNorm's / GroupNorm's per-element scale and shift (or None), then init."""
+    module.register_parameter(
+        "weight", Parameter(init._empty(shape, device, dtype)) if affine else None)
+    module.register_parameter(
+        "bias", Parameter(init._empty(shape, device, dtype)) if affine and bias else None)
+    module.reset_parameters()
+
+
+def _reset_affine(module: Module) -> None:
+    """Scale 1 and shift 0, as torch initialises LayerNorm and GroupNorm."""
+    if module.weight is not None:
+        init.ones_(module.weight)
+    if module.bias is not None:
+        init.zeros_(module.bias)
+
 class LayerNorm(Module):
     """Normalise each sample over its trailing normalized_shape axes, then scale and shift.
 
@@ -133,22 +151,10 @@ class LayerNorm(Module):
         self.normalized_shape = tuple(normalized_shape)
         self.eps = eps
         self.elementwise_affine = elementwise_affine
-        if elementwise_affine:
-            self.weight = Parameter(init._empty(self.normalized_shape, device, dtype))
-            if bias:
-                self.bias = Parameter(init._empty(self.normalized_shape, device, dtype))
-            else:
-                self.register_parameter("bias", None)
-        else:
-            self.register_parameter("weight", None)
-            self.register_parameter("bias", None)
-        self.reset_parameters()
+        _affine_parameters(self, self.normalized_shape, elementwise_affine, bias, device, dtype)
 
     def reset_parameters(self) -> None:
-        if self.elementwise_affine:
-            init.ones_(self.weight)
-            if self.bias is not None:
-                init.zeros_(self.bias)
+        _reset_affine(self)
 
     def forward(self, input: Tensor) -> Tensor:
         """input: (*, *normalized_shape) -> same shape."""
@@ -177,22 +183,10 @@ class GroupNorm(Module):
         self.num_channels = num_channels
         self.eps = eps
         self.affine = affine
-        if affine:
-            self.weight = Parameter(init._empty((num_channels,), device, dtype))
-            if bias:
-                self.bias = Parameter(init._empty((num_channels,), device, dtype))
-            else:
-                self.register_parameter("bias", None)
-        else:
-            self.register_parameter("weight", None)
-            self.register_parameter("bias", None)
-        self.reset_parameters()
+        _affine_parameters(self, (num_channels,), affine, bias, device, dtype)
 
     def reset_parameters(self) -> None:
-        if self.affine:
-            init.ones_(self.weight)
-            if self.bias is not None:
-                init.zeros_(self.bias)
+        _reset_affine(self)
 
     def forward(self, input: Tensor) -> Tensor:
         """input: (N, num_channels, *) -> same shape."""
