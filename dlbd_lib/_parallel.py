@@ -86,20 +86,16 @@ def parallel_for(body: Callable[[int, int], None], n: int, work_per_item: int) -
         return
     if _pool is None:
         _pool = ThreadPoolExecutor(max_workers=_threads, thread_name_prefix="dlbd")
-    # the slices' BLAS calls run one thread each: BLAS's own threads on top of ours would
-    # oversubscribe the cores (and OpenBLAS's spin-waiting makes that very slow)
-    libs = _blas_libs()
-    saved = [lib.get_num_threads() for lib in libs]
-    for lib, count in zip(libs, saved):
-        if count > 1:
+    # The slices' BLAS calls run one thread each, and BLAS stays on one thread afterwards:
+    # OpenBLAS's threads keep spinning for a while after every multi-threaded call, so a
+    # Linear layer's GEMM on two BLAS threads would hold the core this pool needs for the
+    # next convolution (a LeNet step measured no faster on two threads than on one).
+    # set_num_threads() gives BLAS its threads back.
+    for lib in _blas_libs():
+        if lib.get_num_threads() > 1:
             lib.set_num_threads(1)
-    try:
-        bounds = [n * i // parts for i in range(parts + 1)]
-        futures = [_pool.submit(body, lo, hi) for lo, hi in zip(bounds[1:-1], bounds[2:])]
-        body(bounds[0], bounds[1])  # this thread takes the first slice
-        for f in futures:
-            f.result()  # re-raises an exception from a worker
-    finally:
-        for lib, count in zip(libs, saved):
-            if count > 1:
-                lib.set_num_threads(count)
+    bounds = [n * i // parts for i in range(parts + 1)]
+    futures = [_pool.submit(body, lo, hi) for lo, hi in zip(bounds[1:-1], bounds[2:])]
+    body(bounds[0], bounds[1])  # this thread takes the first slice
+    for f in futures:
+        f.result()  # re-raises an exception from a worker

@@ -158,6 +158,32 @@ def test_threads_give_the_same_numbers_as_one_thread():
         dl.set_num_threads(0)
 
 
+
+def test_blas_stays_on_one_thread_after_the_engines_threads_ran():
+    """OpenBLAS's threads spin after each call: once the engine's own threads have split a
+    convolution, numpy's BLAS stays on one thread, until set_num_threads gives it more."""
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+
+    def blas_threads():
+        return {i["num_threads"] for i in threadpoolctl.threadpool_info()
+                if i["user_api"] == "blas"}
+
+    if not blas_threads():
+        pytest.skip("numpy has no BLAS that threadpoolctl can see")
+    rng = np.random.default_rng(0)
+    x = dl.Tensor(rng.random((64, 3, 16, 16), dtype=np.float32))
+    w = dl.Tensor(rng.random((8, 3, 3, 3), dtype=np.float32))
+    before = dl.get_num_threads()
+    try:
+        dl.set_num_threads(2)
+        assert blas_threads() == {2}
+        F.conv2d(x, w, padding=1)          # big enough to be split over the two threads
+        assert blas_threads() == {1}
+        dl.set_num_threads(2)
+        assert blas_threads() == {2}
+    finally:
+        dl.set_num_threads(before)
+
 def test_errors_name_what_is_wrong():
     x = np.zeros((1, 4, 6, 6), np.float32)
     with pytest.raises(ShapeError, match=r"conv1d: expected a 3-D input of shape \(N, C_in, L\)"):
