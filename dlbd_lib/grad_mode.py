@@ -47,32 +47,32 @@ class set_grad_enabled(contextlib.ContextDecorator):
         _Mode.grad_enabled = self.prev
 
 
-class no_grad(contextlib.ContextDecorator):
+class _GradSwitch(contextlib.ContextDecorator):
+    """Sets grad mode to `mode` on entering, restores the previous mode on leaving."""
+
+    mode: bool
+
+    def _recreate_cm(self) -> _GradSwitch:
+        return type(self)()  # a fresh one per decorated call, so recursion restores correctly
+
+    def __enter__(self) -> None:
+        self.prev = _Mode.grad_enabled
+        _Mode.grad_enabled = self.mode
+
+    def __exit__(self, *exc: object) -> None:
+        _Mode.grad_enabled = self.prev
+
+
+class no_grad(_GradSwitch):
     """Context manager / decorator: inside it no graph is recorded (evaluation, updates)."""
 
-    def _recreate_cm(self) -> no_grad:
-        return no_grad()  # a fresh one per decorated call, so recursion restores correctly
-
-    def __enter__(self) -> None:
-        self.prev = _Mode.grad_enabled
-        _Mode.grad_enabled = False
-
-    def __exit__(self, *exc: object) -> None:
-        _Mode.grad_enabled = self.prev
+    mode = False
 
 
-class enable_grad(contextlib.ContextDecorator):
+class enable_grad(_GradSwitch):
     """Context manager / decorator: record the graph even inside no_grad()."""
 
-    def _recreate_cm(self) -> enable_grad:
-        return enable_grad()  # a fresh one per decorated call, so recursion restores correctly
-
-    def __enter__(self) -> None:
-        self.prev = _Mode.grad_enabled
-        _Mode.grad_enabled = True
-
-    def __exit__(self, *exc: object) -> None:
-        _Mode.grad_enabled = self.prev
+    mode = True
 
 
 def is_anomaly_enabled() -> bool:
