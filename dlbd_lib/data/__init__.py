@@ -11,6 +11,7 @@ imported only by the functions that need them.
                fsspec URLs: s3://, gs://, memory://, file://)
 - dask_pipeline: feature_stats, train_val_split (out of core, with Dask)
 - datasets:    load_digits, moving_digits, load_co2, load_sunspots
+- video:       crossing_digits (clips whose label needs the order of the frames), CrossingClips
 - text:        load_text_corpus, load_chinese_text, load_tang_poems
 - synthetic:   make_regression_data, make_moons, make_spirals, make_gaussian_mixture,
                make_ratings
@@ -60,6 +61,7 @@ from dlbd_lib.data.text import (
     load_tang_poems,
     load_text_corpus,
 )
+from dlbd_lib.data.video import CrossingClips, crossing_digits
 
 __all__ = [
     "Dataset",
@@ -81,6 +83,8 @@ __all__ = [
     "load_digits",
     "moving_digits",
     "MOVING_DIRECTIONS",
+    "crossing_digits",
+    "CrossingClips",
     "TimeSeries",
     "load_co2",
     "load_sunspots",
