@@ -38,7 +38,9 @@ SUMMARY = {
     "07": "convolution by hand and by im2col, its backward (col2im) and max-pool's, LeNet, "
           "feature maps; video with CNN+RNN",
     "08": "RNN cell and BPTT, vanishing/exploding gradients, clipping; forecasting a real "
-          "series against naive, drift, linear AR and Holt-Winters; LSTM/GRU",
+          "series against naive, drift, linear AR and Holt-Winters; LSTM/GRU; one global GRU "
+          "on 1,000 related series vs per-series and global baselines, and its error against "
+          "the number of series",
     "09": "tokens, bag of words, TF-IDF, keywords, embeddings, a character-level language "
           "model; Chinese word segmentation (jieba), a poet's keywords, Tang-poetry LM",
     "09b": "scaled dot-product and multi-head attention, causal masks, positions, a "

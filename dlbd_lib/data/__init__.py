@@ -13,7 +13,7 @@ imported only by the functions that need them.
 - datasets:    load_digits, moving_digits, load_co2, load_sunspots
 - text:        load_text_corpus, load_chinese_text, load_tang_poems
 - synthetic:   make_regression_data, make_moons, make_spirals, make_gaussian_mixture,
-               make_ratings
+               make_ratings, make_series_panel (many related series with promotions)
 """
 
 from dlbd_lib.data.dask_pipeline import feature_stats, train_val_split
@@ -47,11 +47,15 @@ from dlbd_lib.data.streaming import (
 )
 from dlbd_lib.data.synthetic import (
     Ratings,
+    SeriesPanel,
     make_gaussian_mixture,
     make_moons,
     make_ratings,
     make_regression_data,
+    make_series_panel,
     make_spirals,
+    months_since_promotion,
+    promotion_lift,
 )
 from dlbd_lib.data.text import (
     TEXT_CORPORA,
@@ -95,4 +99,8 @@ __all__ = [
     "make_gaussian_mixture",
     "Ratings",
     "make_ratings",
+    "SeriesPanel",
+    "make_series_panel",
+    "promotion_lift",
+    "months_since_promotion",
 ]
