@@ -1,4 +1,4 @@
-"""Seeded synthetic data: regression, moons, spirals, Gaussian mixtures, ratings."""
+"""Seeded synthetic data: regression, moons, spirals, Gaussian mixtures, ratings, series panel."""
 
 from __future__ import annotations
 
@@ -10,7 +10,10 @@ from dlbd_lib.data import (
     make_moons,
     make_ratings,
     make_regression_data,
+    make_series_panel,
     make_spirals,
+    months_since_promotion,
+    promotion_lift,
 )
 
 # every test here fails if anything opens a connection (fixture in conftest.py)
@@ -171,3 +174,93 @@ def test_ratings_taste_selection_makes_them_missing_not_at_random() -> None:
     assert picky.taste_selection == 1.0 and blind.taste_selection == 0.0
     assert observed_taste(picky) > 0.5 > 0.1 > abs(observed_taste(blind))
     assert picky.train_ratings.mean() > blind.train_ratings.mean() + 0.4
+
+
+def test_series_panel_shapes_dtypes_and_seeding() -> None:
+    p = make_series_panel(n_series=50, n_steps=36, seed=3)
+    for arr in (p.sales, p.discount, p.noiseless):
+        assert arr.shape == (50, 36) and arr.dtype == np.float32
+    for arr in (p.amplitude, p.level, p.growth, p.noise):
+        assert arr.shape == (50,) and arr.dtype == np.float32
+    assert p.shape.dtype == p.peak_month.dtype == np.int64
+    assert set(p.shape.tolist()) <= {0, 1, 2, 3} and set(p.peak_month.tolist()) <= set(range(12))
+    assert p.shapes.shape == (4, 12) and p.shape_names == ("broad", "spike", "double", "flat")
+    assert (p.sales > 0).all() and (p.noiseless > 0).all()
+    promo = p.discount[p.discount > 0]
+    assert promo.min() >= 0.05 and promo.max() <= 0.5
+    again = make_series_panel(n_series=50, n_steps=36, seed=3)
+    other = make_series_panel(n_series=50, n_steps=36, seed=4)
+    assert np.array_equal(again.sales, p.sales) and np.array_equal(again.discount, p.discount)
+    assert not np.array_equal(other.sales, p.sales)
+    # series are drawn one after another: a longer panel starts with the same series
+    longer = make_series_panel(n_series=500, n_steps=36, seed=3)
+    for name in ("sales", "discount", "noiseless", "shape", "peak_month", "level", "noise"):
+        np.testing.assert_array_equal(getattr(longer, name)[:50], getattr(p, name))
+
+
+def _base_log_sales(p) -> np.ndarray:
+    """log level + growth + season: the panel's log-sales without promotions and noise."""
+    t = np.arange(p.sales.shape[1])
+    season = p.amplitude[:, None] * p.shapes[p.shape[:, None], (t - p.peak_month[:, None]) % 12]
+    season -= np.log(np.exp(season[:, :12]).mean(axis=1, keepdims=True))
+    return np.log(p.level)[:, None] + p.growth[:, None] * t + season
+
+
+def test_series_panel_follows_its_model() -> None:
+    p = make_series_panel(n_series=300, n_steps=240, seed=0, promo_prob=0.2)
+    lift = p.lift(p.discount, months_since_promotion(p.discount))
+    after = np.c_[np.zeros(len(lift)), lift[:, :-1]]
+    np.testing.assert_allclose(np.log(p.noiseless), _base_log_sales(p) + lift - p.dip * after,
+                               atol=1e-4)
+    # multiplicative noise of each series' own size
+    resid_sd = np.log(p.sales / p.noiseless).std(axis=1)
+    np.testing.assert_allclose(resid_sd, p.noise, rtol=0.25)
+    assert (p.discount > 0).mean() == pytest.approx(0.2, abs=0.01)
+    # levels span orders of magnitude, so a model must normalise each series
+    assert np.percentile(p.level, 95) / np.percentile(p.level, 5) > 10
+
+
+def test_series_panel_promotion_response_is_shared_and_nonlinear() -> None:
+    p = make_series_panel(n_series=2_000, n_steps=60, seed=1)
+    # a short series sees few promotions of its own; the panel sees thousands
+    per_series = (p.discount[:, :36] > 0).sum(axis=1)
+    assert per_series.mean() < 8 and per_series.sum() > 8_000
+    # the response is an S-curve in the depth: flat below the threshold, steep around it,
+    # saturated above; a straight line through 0 and lift(0.5) misses it by far
+    d = np.array([0.1, 0.2, 0.3, 0.4, 0.5])
+    lift = p.lift(d)
+    assert lift[0] < 0.01 and lift[1] < 0.1 and lift[3] > 0.9 * p.max_lift
+    assert lift[2] - lift[1] > 5 * (lift[1] - lift[0])
+    assert np.max(np.abs(lift - d / 0.5 * lift[-1])) > 0.3
+    # wear-out: a promotion right after another lifts less; no promotion, no lift
+    assert p.lift(0.4, 1) < 0.5 * p.lift(0.4, 12) and p.lift(0.0) == 0.0
+    # the sales carry the shared response: pooled over the panel, the log-sales above the
+    # base in deep promotions a year after the last one average out to the true lift; a
+    # single such month is off by the noise
+    gap = months_since_promotion(p.discount)
+    after = np.c_[np.zeros(len(gap)), p.lift(p.discount, gap)[:, :-1]]
+    excess = np.log(p.sales) - _base_log_sales(p) + p.dip * after
+    deep = (p.discount > 0.4) & (gap >= 12)
+    assert deep.sum() > 100
+    assert excess[deep].mean() == pytest.approx(p.lift(p.discount[deep]).mean(), abs=0.03)
+    assert (excess[deep] - p.lift(p.discount[deep])).std() > 0.1
+
+
+def test_months_since_promotion_and_lift_by_hand() -> None:
+    d = np.array([[0.0, 0.3, 0.0, 0.0, 0.2, 0.0], [0.0] * 6])
+    np.testing.assert_array_equal(months_since_promotion(d),
+                                  [[12, 12, 1, 2, 3, 1], [12] * 6])
+    # sigmoid((0.3 - 0.3) / 0.03) = 1/2, fully recovered after 12 months: half the max lift
+    assert promotion_lift(0.3, 12, max_lift=2.0, wear_out=1.0) == pytest.approx(1 - np.exp(-12))
+    assert promotion_lift(0.3, 1, max_lift=2.0, wear_out=1.0) == pytest.approx(1 - np.exp(-1))
+
+
+def test_series_panel_errors() -> None:
+    with pytest.raises(ValueError, match="n_series and n_steps must be positive, got 0 and 60"):
+        make_series_panel(n_series=0)
+    with pytest.raises(ValueError, match="promo_prob must be in"):
+        make_series_panel(10, promo_prob=1.5)
+    with pytest.raises(ValueError, match=r"noise must be a range.*\(0.3, 0.1\)"):
+        make_series_panel(10, noise=(0.3, 0.1))
+    with pytest.raises(ValueError, match="wear_out must be positive"):
+        make_series_panel(10, wear_out=0.0)

@@ -41,7 +41,9 @@ SUMMARY = {
            "proved blind for single frames and bags of frames; shortcuts; a 3-D convolution "
            "from conv2d, CNN + GRU; seeds, a results table, frames/s in both engines",
     "08": "RNN cell and BPTT, vanishing/exploding gradients, clipping; forecasting a real "
-          "series against naive, drift, linear AR and Holt-Winters; LSTM/GRU",
+          "series against naive, drift, linear AR and Holt-Winters; LSTM/GRU; one global GRU "
+          "on 1,000 related series vs per-series and global baselines, and its error against "
+          "the number of series",
     "09": "tokens, bag of words, TF-IDF, keywords, embeddings, a character-level language "
           "model; Chinese word segmentation (jieba), a poet's keywords, Tang-poetry LM",
     "09b": "scaled dot-product and multi-head attention, causal masks, positions, a "

@@ -14,7 +14,7 @@ imported only by the functions that need them.
 - video:       crossing_digits (clips whose label needs the order of the frames), CrossingClips
 - text:        load_text_corpus, load_chinese_text, load_tang_poems
 - synthetic:   make_regression_data, make_moons, make_spirals, make_gaussian_mixture,
-               make_ratings
+               make_ratings, make_series_panel (many related series with promotions)
 """
 
 from dlbd_lib.data.dask_pipeline import feature_stats, train_val_split
@@ -48,11 +48,15 @@ from dlbd_lib.data.streaming import (
 )
 from dlbd_lib.data.synthetic import (
     Ratings,
+    SeriesPanel,
     make_gaussian_mixture,
     make_moons,
     make_ratings,
     make_regression_data,
+    make_series_panel,
     make_spirals,
+    months_since_promotion,
+    promotion_lift,
 )
 from dlbd_lib.data.text import (
     TEXT_CORPORA,
@@ -99,4 +103,8 @@ __all__ = [
     "make_gaussian_mixture",
     "Ratings",
     "make_ratings",
+    "SeriesPanel",
+    "make_series_panel",
+    "promotion_lift",
+    "months_since_promotion",
 ]

@@ -1,8 +1,10 @@
-"""Seeded synthetic data with known ground truth: regression, 2-D toy sets, mixtures, ratings.
+"""Seeded synthetic data with known ground truth: regression, 2-D toy sets, mixtures, ratings,
+and a panel of many related time series.
 
 Every generator takes a `seed`, is vectorised (no Python loop over samples), and returns
 float32 features and int64 labels. Where there is a ground truth (true weights, mixture
-centres, user/item factors) it is returned too, so a notebook can check what was learned.
+centres, user/item factors, the shared promotion response) it is returned too, so a
+notebook can check what was learned.
 """
 
 from __future__ import annotations
@@ -20,6 +22,10 @@ __all__ = [
     "make_gaussian_mixture",
     "Ratings",
     "make_ratings",
+    "SeriesPanel",
+    "make_series_panel",
+    "promotion_lift",
+    "months_since_promotion",
 ]
 
 
@@ -264,3 +270,143 @@ def make_ratings(n_users: int = 500, n_items: int = 300, rank: int = 5,
                    ratings[tr], users[te].astype(np.int64), items[te].astype(np.int64),
                    ratings[te], P, Q, float(noise), float(mean), b_user, b_item,
                    a_user.astype(np.float32), w_item.astype(np.float32), float(taste_selection))
+
+
+
+# The seasonal shapes a product can follow, as log-multipliers over the 12 months of a
+# cycle with the peak at month 0 (each series shifts its shape to its own peak month).
+_MONTHS = np.arange(12)
+
+
+def _bump(centre: float, width: float) -> np.ndarray:
+    dist = (_MONTHS - centre + 6) % 12 - 6  # circular distance in months
+    return np.exp(-0.5 * (dist / width) ** 2)
+
+
+SEASONAL_SHAPES = {
+    "broad": 0.6 * np.cos(2 * np.pi * _MONTHS / 12),  # a long high season
+    "spike": 1.5 * _bump(0, 0.6),  # one month (a holiday)
+    "double": 1.0 * _bump(0, 0.8) + 0.6 * _bump(6, 0.8),  # two seasons a year
+    "flat": np.zeros(12),  # staples
+}
+
+
+def promotion_lift(discount: Any, months_since_last: Any = 12.0, max_lift: float = 1.5,
+                   threshold: float = 0.3, wear_out: float = 3.0) -> np.ndarray:
+    """Log-lift of a promotion: an S-curve in its depth, weakened by a recent promotion.
+
+    max_lift * sigmoid((discount - threshold) / 0.03) * (1 - exp(-gap / wear_out)), where gap
+    = months since the previous promotion, capped at 12; exactly 0 where discount == 0.
+    Arguments broadcast (e.g. discount (n_series, n_steps)); returns float64.
+    """
+    d = np.asarray(discount, dtype=np.float64)
+    gap = np.minimum(np.asarray(months_since_last, dtype=np.float64), 12.0)
+    s_curve = 0.5 * (1 + np.tanh((d - threshold) / 0.06))  # = sigmoid((d - threshold) / 0.03)
+    return np.where(d > 0, max_lift * s_curve * (1 - np.exp(-gap / wear_out)), 0.0)
+
+
+def months_since_promotion(discount: np.ndarray) -> np.ndarray:
+    """For every month, the months since the series' previous promotion, capped at 12.
+
+    discount: (n_series, n_steps), 0 = no promotion. Before a series' first promotion the
+    gap counts as 12. Returns (n_series, n_steps) float64.
+    """
+    n_series, n_steps = discount.shape
+    t = np.arange(n_steps, dtype=np.float64)
+    marks = np.where(discount > 0, t, -np.inf)
+    # the month of the latest promotion strictly before t (-inf if none)
+    before = np.c_[np.full(n_series, -np.inf), np.maximum.accumulate(marks, axis=1)[:, :-1]]
+    return np.minimum(t - before, 12.0)
+
+
+@dataclass(frozen=True)
+class SeriesPanel:
+    """Monthly sales of many products, their planned promotions, and the model behind them.
+
+    sales, discount, noiseless: (n_series, n_steps) float32. discount is the promotion's
+    depth (0 = none, else 0.05-0.5, i.e. 5-50 % off), known in advance; noiseless is the
+    sales without noise (their median). Per series, (n_series,): shape (int64, an index into
+    shape_names and shapes), peak_month (int64), amplitude, level, growth (log per month),
+    noise (sd of the log noise), float32. shapes: (4, 12) float32 log-multipliers with the
+    peak at month 0. The promotion response, shared by every series, is `lift`.
+    """
+
+    sales: np.ndarray
+    discount: np.ndarray
+    noiseless: np.ndarray
+    shape: np.ndarray
+    peak_month: np.ndarray
+    amplitude: np.ndarray
+    level: np.ndarray
+    growth: np.ndarray
+    noise: np.ndarray
+    shapes: np.ndarray
+    shape_names: tuple[str, ...]
+    max_lift: float
+    threshold: float
+    wear_out: float
+    dip: float
+
+    def lift(self, discount: Any, months_since_last: Any = 12.0) -> np.ndarray:
+        """The panel's shared log-lift of a promotion (`promotion_lift` with its parameters)."""
+        return promotion_lift(discount, months_since_last, self.max_lift, self.threshold,
+                              self.wear_out)
+
+
+def make_series_panel(n_series: int = 1000, n_steps: int = 60, seed: int = 0, *,
+                      promo_prob: float = 0.15, max_lift: float = 1.5, threshold: float = 0.3,
+                      wear_out: float = 3.0, dip: float = 0.3,
+                      noise: tuple[float, float] = (0.1, 0.3), growth_sd: float = 0.005
+                      ) -> SeriesPanel:
+    """Monthly sales of many products that share seasonal shapes and a promotion response.
+
+    log sales[i, t] = log level_i + growth_i * t + amplitude_i * shape_k(t - peak_i)
+                      + lift[i, t] - dip * lift[i, t - 1] + noise_i * N(0, 1)
+
+    Each product follows one of four seasonal shapes (broad, spike, double, flat) moved to
+    its own peak month; levels span orders of magnitude (log-normal, median 100 a month).
+    Each month has a promotion with probability promo_prob, 5-50 % deep, planned ahead.
+    The response to it is the same for every product (`promotion_lift`): an S-shaped
+    deal-effect curve (almost nothing below `threshold`, a log-lift up to max_lift above
+    it), weakened when the previous promotion was recent (time constant `wear_out` months),
+    and followed by a dip of `dip` times the lift the month after (customers stocked up).
+    Series are drawn one after another, so the first k series do not depend on n_series.
+    Returns a SeriesPanel of float32 arrays (shapes (n_series, n_steps)).
+    """
+    if n_series < 1 or n_steps < 1:
+        raise ValueError(f"n_series and n_steps must be positive, got {n_series} and {n_steps}")
+    if not 0 <= promo_prob <= 1:
+        raise ValueError(f"promo_prob must be in [0, 1], got {promo_prob}")
+    if not 0 <= noise[0] <= noise[1]:
+        raise ValueError(f"noise must be a range (low, high) with 0 <= low <= high, got {noise}")
+    if wear_out <= 0:
+        raise ValueError(f"wear_out must be positive (months), got {wear_out}")
+    # one random stream per quantity, each filled series by series (prefix-stable)
+    streams = [np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(9)]
+    shapes = np.stack([v - v.mean() for v in SEASONAL_SHAPES.values()])
+    shape = streams[0].integers(0, len(shapes), n_series)
+    peak = streams[1].integers(0, 12, n_series)
+    amplitude = streams[2].uniform(0.8, 1.2, n_series)
+    level = 100.0 * np.exp(streams[3].standard_normal(n_series))
+    growth = growth_sd * streams[4].standard_normal(n_series)
+    sigma = streams[5].uniform(noise[0], noise[1], n_series)
+    is_promo = streams[6].random((n_series, n_steps)) < promo_prob
+    depth = streams[7].uniform(0.05, 0.5, (n_series, n_steps))
+    discount = np.where(is_promo, depth, 0.0).astype(np.float32)
+
+    t = np.arange(n_steps)
+    cycle = (np.arange(12)[None, :] - peak[:, None]) % 12
+    season = amplitude[:, None] * shapes[shape[:, None], cycle]       # (n_series, 12)
+    season -= np.log(np.exp(season).mean(axis=1, keepdims=True))      # level = yearly mean
+    lift = promotion_lift(discount, months_since_promotion(discount), max_lift, threshold,
+                          wear_out)
+    after = np.c_[np.zeros(n_series), lift[:, :-1]]                    # last month's lift
+    log_mean = (np.log(level)[:, None] + growth[:, None] * t + season[:, t % 12]
+                + lift - dip * after)
+    log_sales = log_mean + sigma[:, None] * streams[8].standard_normal((n_series, n_steps))
+    return SeriesPanel(
+        np.exp(log_sales).astype(np.float32), discount, np.exp(log_mean).astype(np.float32),
+        shape.astype(np.int64), peak.astype(np.int64), amplitude.astype(np.float32),
+        level.astype(np.float32), growth.astype(np.float32), sigma.astype(np.float32),
+        shapes.astype(np.float32), tuple(SEASONAL_SHAPES), float(max_lift), float(threshold),
+        float(wear_out), float(dip))
