@@ -9,11 +9,10 @@ window maxima) runs truly in parallel when the batch is split over a few Python 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 
-__all__ = ["get_num_threads", "set_num_threads", "parallel_for", "small_gemms"]
+__all__ = ["get_num_threads", "set_num_threads", "parallel_for"]
 
 
 def _default_threads() -> int:
@@ -103,27 +102,3 @@ def parallel_for(body: Callable[[int, int], None], n: int, work_per_item: int) -
     body(bounds[0], bounds[1])  # this thread takes the first slice
     for f in futures:
         f.result()  # re-raises an exception from a worker
-
-
-# OpenBLAS hands a product of m*n*k >= 262,144 multiply-adds to its threads; below about
-# 4 million the hand-off and the threads' wake-up cost as much as they save, and a time loop
-# makes one such product per step.
-_SMALL_GEMM = 1 << 22
-
-
-@contextmanager
-def small_gemms(multiply_adds: int) -> Iterator[None]:
-    """Run the block with numpy's BLAS on one thread when its matrix products are small
-    (multiply_adds each, e.g. a recurrent layer's W_hh h_{t-1} per step); restores after."""
-    lowered = []
-    if multiply_adds < _SMALL_GEMM:
-        for lib in _blas_libs():
-            threads = lib.get_num_threads()
-            if threads > 1:
-                lib.set_num_threads(1)
-                lowered.append((lib, threads))
-    try:
-        yield
-    finally:
-        for lib, threads in lowered:
-            lib.set_num_threads(threads)

@@ -405,33 +405,3 @@ def test_backward_twice_accumulates_and_models_interleave(kind):
     (out_a * out_a).sum().backward()
     for g1, p in zip(first, a.parameters()):
         np.testing.assert_allclose(p.grad, 2 * g1, rtol=1e-5, atol=1e-6)
-
-
-def test_recurrent_loops_run_blas_on_one_thread_and_give_it_back():
-    """The per-step W_hh h products are small: inside the time loop numpy's BLAS runs on one
-    thread (OpenBLAS's hand-off to its threads costs more than it saves there); afterwards
-    it has its threads again, and big products are left alone."""
-    threadpoolctl = pytest.importorskip("threadpoolctl")
-    from dlbd_lib._parallel import small_gemms
-
-    def blas_threads():  # numpy's BLAS (scipy may have loaded a second one)
-        infos = [i for i in threadpoolctl.threadpool_info() if i["user_api"] == "blas"]
-        return {i["num_threads"] for i in
-                ([i for i in infos if "numpy" in i["filepath"]] or infos)}
-
-    if not blas_threads():
-        pytest.skip("numpy has no BLAS that threadpoolctl can see")
-    before = dlbd_lib.get_num_threads()
-    try:
-        dlbd_lib.set_num_threads(2)
-        with small_gemms(64 * 64 * 32):
-            assert blas_threads() == {1}
-        assert blas_threads() == {2}
-        with small_gemms(1 << 24):
-            assert blas_threads() == {2}
-        lstm = LSTM(8, 16, batch_first=True)
-        out, _ = lstm(Tensor(np.ones((4, 5, 8), np.float32)))
-        out.sum().backward()
-        assert blas_threads() == {2}
-    finally:
-        dlbd_lib.set_num_threads(before)

@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from dlbd_lib._parallel import small_gemms
 from dlbd_lib.tensor import Function, Tensor
 
 __all__ = ["RNNLayer", "LSTMLayer", "GRULayer", "rnn_layer", "lstm_layer", "gru_layer"]
@@ -125,15 +124,14 @@ class RNNLayer(Function):
         if b is not None:
             hT[1:] += b[:, None]
         wh = np.empty((H, N), dtype=hT.dtype)
-        with small_gemms(H * H * N):  # W_hh h per step: BLAS on one thread
-            for t in range(L):
-                np.matmul(W_hh, hT[t], out=wh)
-                a = hT[t + 1]
-                a += wh
-                if self.relu:
-                    np.maximum(a, 0, out=a)
-                else:
-                    np.tanh(a, out=a)
+        for t in range(L):
+            np.matmul(W_hh, hT[t], out=wh)
+            a = hT[t + 1]
+            a += wh
+            if self.relu:
+                np.maximum(a, 0, out=a)
+            else:
+                np.tanh(a, out=a)
         self.xT, self.hT, self.W_ih, self.W_hh = xT, hT, W_ih, W_hh
         return _rows(hT[1:], batch_first, reverse).copy()  # a fresh C-ordered array
 
@@ -151,12 +149,11 @@ class RNNLayer(Function):
         dA = np.empty((H, L, N), hT.dtype)  # dL/da_t of every step, side by side
         da = np.empty((H, N), hT.dtype)
         dh = np.zeros((H, N), hT.dtype)           # dL/dh_t arriving from step t+1
-        with small_gemms(H * H * N):  # W_hh h per step: BLAS on one thread
-            for t in range(L - 1, -1, -1):
-                dh += gT[t]
-                np.multiply(dh, dact[t], out=da)
-                np.matmul(W_hh.T, da, out=dh)  # d a_t / d h_{t-1} = W_hh
-                dA[:, t] = da
+        for t in range(L - 1, -1, -1):
+            dh += gT[t]
+            np.multiply(dh, dact[t], out=da)
+            np.matmul(W_hh.T, da, out=dh)  # d a_t / d h_{t-1} = W_hh
+            dA[:, t] = da
         n = self.needs_grad
         dx, dW_ih, dW_hh, db = _weight_grads(self, dA, self.xT, hT, self.W_ih,
                                              (n[0], n[2], n[3], n[4] or n[5]))
@@ -208,21 +205,20 @@ class LSTMLayer(Function):
         hT[0], cT[0] = _initial(h0, N, H), _initial(c0, N, H)
         wh = np.empty((4 * H, N), dtype=A.dtype)
         ig = np.empty((H, N), dtype=A.dtype)
-        with small_gemms(4 * H * H * N):  # W_hh h per step: BLAS on one thread
-            for t in range(L):
-                a = A[t]
-                np.matmul(W_hh_half, hT[t], out=wh)
-                a += wh
-                np.tanh(a, out=a)
-                sig = a[: 3 * H]
-                sig *= 0.5
-                sig += 0.5
-                o, i, f, g = gates[t]
-                np.multiply(f, cT[t], out=cT[t + 1])
-                np.multiply(i, g, out=ig)
-                cT[t + 1] += ig                            # c_t = f c_{t-1} + i g
-                np.tanh(cT[t + 1], out=tanh_c[t])
-                np.multiply(o, tanh_c[t], out=hT[t + 1])   # h_t = o tanh(c_t)
+        for t in range(L):
+            a = A[t]
+            np.matmul(W_hh_half, hT[t], out=wh)
+            a += wh
+            np.tanh(a, out=a)
+            sig = a[: 3 * H]
+            sig *= 0.5
+            sig += 0.5
+            o, i, f, g = gates[t]
+            np.multiply(f, cT[t], out=cT[t + 1])
+            np.multiply(i, g, out=ig)
+            cT[t + 1] += ig                            # c_t = f c_{t-1} + i g
+            np.tanh(cT[t + 1], out=tanh_c[t])
+            np.multiply(o, tanh_c[t], out=hT[t + 1])   # h_t = o tanh(c_t)
         self.xT, self.W_ih, self.W_hh = xT, W_ih, W_hh
         self.gates, self.hT, self.cT, self.tanh_c = gates, hT, cT, tanh_c
         # returned: the outputs in the caller's time order, then c_L in one extra time slot
@@ -268,17 +264,16 @@ class LSTMLayer(Function):
         dh = np.zeros((H, N), dt)           # dL/dh_t arriving from step t+1
         dc = np.array((g[:, L] if bf else g[L]).T, dtype=dt, order="C")  # dL/dc_L, from c_n
         dhq = np.empty((H, N), dt)
-        with small_gemms(4 * H * H * N):  # W_hh h per step: BLAS on one thread
-            for t in range(L - 1, -1, -1):
-                dh += gT[t]
-                np.multiply(dh, P[t], out=da[0])
-                np.multiply(dh, Q[t], out=dhq)
-                dc += dhq
-                np.multiply(dc, R[t], out=da[1:])
-                dc *= f[t]                                       # d c_t / d c_{t-1} = f
-                da2 = da.reshape(4 * H, N)
-                np.matmul(W_hh_T, da2, out=dh)                   # d a_t / d h_{t-1} = W_hh
-                dA[:, t] = da2
+        for t in range(L - 1, -1, -1):
+            dh += gT[t]
+            np.multiply(dh, P[t], out=da[0])
+            np.multiply(dh, Q[t], out=dhq)
+            dc += dhq
+            np.multiply(dc, R[t], out=da[1:])
+            dc *= f[t]                                       # d c_t / d c_{t-1} = f
+            da2 = da.reshape(4 * H, N)
+            np.matmul(W_hh_T, da2, out=dh)                   # d a_t / d h_{t-1} = W_hh
+            dA[:, t] = da2
         need = self.needs_grad
         dx, dW_ih, dW_hh, db = _weight_grads(self, dA, self.xT, hT, _lstm_order(self.W_ih),
                                              (need[0], need[3], need[4], need[5] or need[6]))
@@ -316,24 +311,23 @@ class GRULayer(Function):
         hT = np.empty((L + 1, H, N), dtype=XA.dtype)
         hT[0] = _initial(h0, N, H)
         tmp = np.empty((H, N), dtype=XA.dtype)
-        with small_gemms(3 * H * H * N):  # W_hh h per step: BLAS on one thread
-            for t in range(L):
-                w = HW[t]
-                np.matmul(W_hh_half, hT[t], out=w)
-                if b_hh_half is not None:
-                    w += b_hh_half
-                rz = gates[t, :2].reshape(2 * H, N)
-                np.add(XA[t, : 2 * H], w[: 2 * H], out=rz)
-                np.tanh(rz, out=rz)
-                rz *= 0.5
-                rz += 0.5
-                r, z, n = gates[t]
-                np.multiply(r, w[2 * H:], out=n)
-                n += XA[t, 2 * H:]
-                np.tanh(n, out=n)
-                np.subtract(hT[t], n, out=tmp)
-                tmp *= z
-                np.add(n, tmp, out=hT[t + 1])  # h_t = n + z (h_{t-1} - n)
+        for t in range(L):
+            w = HW[t]
+            np.matmul(W_hh_half, hT[t], out=w)
+            if b_hh_half is not None:
+                w += b_hh_half
+            rz = gates[t, :2].reshape(2 * H, N)
+            np.add(XA[t, : 2 * H], w[: 2 * H], out=rz)
+            np.tanh(rz, out=rz)
+            rz *= 0.5
+            rz += 0.5
+            r, z, n = gates[t]
+            np.multiply(r, w[2 * H:], out=n)
+            n += XA[t, 2 * H:]
+            np.tanh(n, out=n)
+            np.subtract(hT[t], n, out=tmp)
+            tmp *= z
+            np.add(n, tmp, out=hT[t + 1])  # h_t = n + z (h_{t-1} - n)
         self.xT, self.W_ih, self.W_hh = xT, W_ih, W_hh
         self.gates, self.hn, self.hT = gates, HW[:, 2 * H:], hT
         return _rows(hT[1:], batch_first, reverse).copy()  # a fresh C-ordered array
@@ -376,16 +370,15 @@ class GRULayer(Function):
         dht = np.empty((H, N), dt)  # total dL/dh_t
         dhz = np.empty((H, N), dt)
         W_hh_T = self.W_hh.T
-        with small_gemms(3 * H * H * N):  # W_hh h per step: BLAS on one thread
-            for t in range(L - 1, -1, -1):
-                np.add(gT[t], dh, out=dht)
-                np.multiply(dht, K[t], out=dg)
-                dg2 = dg.reshape(3 * H, N)
-                np.matmul(W_hh_T, dg2, out=dh)
-                np.multiply(dht, z[t], out=dhz)  # h_t = ... + z h_{t-1}: a direct path
-                dh += dhz
-                dG[:, t] = dg2
-                np.multiply(dht, Kn[t], out=dX[2 * H:, t])
+        for t in range(L - 1, -1, -1):
+            np.add(gT[t], dh, out=dht)
+            np.multiply(dht, K[t], out=dg)
+            dg2 = dg.reshape(3 * H, N)
+            np.matmul(W_hh_T, dg2, out=dh)
+            np.multiply(dht, z[t], out=dhz)  # h_t = ... + z h_{t-1}: a direct path
+            dh += dhz
+            dG[:, t] = dg2
+            np.multiply(dht, Kn[t], out=dX[2 * H:, t])
         dX[: 2 * H] = dG[: 2 * H]
         need = self.needs_grad
         dx, dW_ih, _, db_ih = _weight_grads(self, dX, self.xT, None, self.W_ih,
