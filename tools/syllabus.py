@@ -39,8 +39,10 @@ SUMMARY = {
           "feature maps; video with CNN+RNN",
     "08": "RNN cell and BPTT, vanishing/exploding gradients, clipping; forecasting a real "
           "series against naive, drift, linear AR and Holt-Winters; LSTM/GRU",
-    "09": "tokens, bag of words, TF-IDF, keywords, embeddings, a character-level language "
-          "model; Chinese word segmentation (jieba), a poet's keywords, Tang-poetry LM",
+    "09": "tokens, bag of words, TF-IDF, keywords, CBOW embeddings on a block-wise split, a "
+          "character-level LSTM language model vs Kneser–Ney n-grams (a long run with its "
+          "choices made on validation); Chinese word segmentation (jieba), a poet's "
+          "keywords, Tang-poetry LM",
     "09b": "scaled dot-product and multi-head attention, causal masks, positions, a "
            "character Transformer vs n-gram and LSTM, TF-IDF vs Transformer, the L² cost",
     "10": "autoencoders vs PCA, k-means on codes, denoising, anomaly detection with a "
