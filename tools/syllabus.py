@@ -36,7 +36,8 @@ SUMMARY = {
     "06": "training loop, metrics, over/underfitting, weight decay, dropout, early stopping; "
           "the course's protocol; MLP vs logistic regression, k-NN and an RBF SVM",
     "07": "convolution by hand and by im2col, its backward (col2im) and max-pool's, LeNet, "
-          "feature maps; video with CNN+RNN",
+          "feature maps; against logistic regression, k-NN and an RBF SVM on validation, a "
+          "ResNet block with batch norm and augmentation ties the SVM",
     "07b": "a video task that needs the order of the frames (which card passes in front), "
            "proved blind for single frames and bags of frames; shortcuts; a 3-D convolution "
            "from conv2d, CNN + GRU; seeds, a results table, frames/s in both engines",
@@ -44,8 +45,10 @@ SUMMARY = {
           "series against naive, drift, linear AR and Holt-Winters; LSTM/GRU; one global GRU "
           "on 1,000 related series vs per-series and global baselines, and its error against "
           "the number of series",
-    "09": "tokens, bag of words, TF-IDF, keywords, embeddings, a character-level language "
-          "model; Chinese word segmentation (jieba), a poet's keywords, Tang-poetry LM",
+    "09": "tokens, bag of words, TF-IDF, keywords, CBOW embeddings on a block-wise split, a "
+          "character-level LSTM language model vs Kneser–Ney n-grams (a long run with its "
+          "choices made on validation); Chinese word segmentation (jieba), a poet's "
+          "keywords, Tang-poetry LM",
     "09b": "scaled dot-product and multi-head attention, causal masks, positions, a "
            "character Transformer vs n-gram and LSTM, TF-IDF vs Transformer, the L² cost",
     "10": "autoencoders vs PCA, k-means on codes, denoising, anomaly detection with a "
