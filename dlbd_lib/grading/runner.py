@@ -50,6 +50,37 @@ class KernelRun:
     # -- the student's notebook ----------------------------------------------------------
 
     def _start(self) -> None:
+        # A kernel that dies before its first reply is retried once: on a loaded machine a
+        # start can fail for reasons that have nothing to do with the student's notebook
+        # (seen once in CI: "Kernel died before replying to kernel_info"). A second failure
+        # is reported, with the memory limit named as the likely cause when one is set.
+        for attempt in (1, 2):
+            error = self._start_kernel()
+            if error is None:
+                break
+            self._discard_kernel()
+            if attempt == 2 or self.deadline - time.monotonic() < 5:
+                low = " (is the memory limit too low?)" if self.plan.get("memory_mb") else ""
+                self._stop("error", f"the kernel did not start: {error}{low}")
+                return
+        for index, source in self.plan["student_cells"]:
+            msg_id = self.kc.execute(source, store_history=True, allow_stdin=False,
+                                     stop_on_error=False)
+            self.order.append((msg_id, index))
+
+    def _discard_kernel(self) -> None:
+        """Stop a kernel that failed to start, quietly (it may already be dead)."""
+        try:
+            if self.kc is not None:
+                self.kc.stop_channels()
+            if self.km is not None:
+                self.box.kill_tree(self.km)
+        except Exception:
+            pass
+        self.km = self.kc = None
+
+    def _start_kernel(self) -> str | None:
+        """Start the student's kernel in the box; None when it is ready, else the error."""
         box = self.box
         env = box.environment(dict(os.environ))
         self.km = KernelManager(kernel_name="python3")
@@ -69,14 +100,8 @@ class KernelRun:
             self.kc.start_channels()
             self.kc.wait_for_ready(timeout=max(min(60.0, self.deadline - time.monotonic()), 1))
         except Exception as exc:  # the kernel did not start
-            first = (str(exc).strip().splitlines() or [""])[0][:200]
-            low = " (is the memory limit too low?)" if self.plan.get("memory_mb") else ""
-            self._stop("error", f"the kernel did not start: {first}{low}")
-            return
-        for index, source in self.plan["student_cells"]:
-            msg_id = self.kc.execute(source, store_history=True, allow_stdin=False,
-                                     stop_on_error=False)
-            self.order.append((msg_id, index))
+            return (str(exc).strip().splitlines() or [""])[0][:200]
+        return None
 
     def wait_for_student(self) -> None:
         """Wait until every student cell has run (or the time is up, or the kernel died)."""
