@@ -49,6 +49,18 @@ def assert_module_parity(d_mod: Any, t_mod: torch.nn.Module, x: np.ndarray, *,
     return out_d
 
 
+def assert_loss_parity(d_mod: Any, t_mod: torch.nn.Module, x: np.ndarray,
+                       y: np.ndarray) -> None:
+    """Run a dlbd loss module and torch's on (x, y); compare the losses and x's gradient
+    (of the summed loss)."""
+    xd, xt = Tensor(x, requires_grad=True), torch.tensor(x, requires_grad=True)
+    out_d, out_t = d_mod(xd, y), t_mod(xt, torch.tensor(y))
+    np.testing.assert_allclose(out_d.data, out_t.detach().numpy(), rtol=1e-5, atol=1e-6)
+    out_d.sum().backward()
+    out_t.sum().backward()
+    np.testing.assert_allclose(xd.grad, xt.grad.numpy(), rtol=1e-4, atol=1e-6)
+
+
 def single_torch_thread() -> Iterator[None]:
     """Run torch on one thread, then restore: its thread pool can stall for milliseconds
     per op on a busy 2-core machine, which makes small parity tests slow."""

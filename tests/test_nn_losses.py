@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as TF
-from nn_parity import single_torch_thread
+from nn_parity import assert_loss_parity, single_torch_thread
 from opcheck import check_op
 
 from dlbd_lib import DtypeError, ShapeError, Tensor
@@ -343,12 +343,7 @@ def test_loss_modules_match_torch(name, kw, kind):
         y = rng.uniform(0, 1, (6, c)).astype(np.float32)
     if kind == "prob":
         x = 1 / (1 + np.exp(-x))
-    xd, xt = Tensor(x, requires_grad=True), torch.tensor(x, requires_grad=True)
-    out_d, out_t = d_mod(xd, y), t_mod(xt, torch.tensor(y))
-    np.testing.assert_allclose(out_d.data, out_t.detach().numpy(), rtol=1e-5, atol=1e-6)
-    out_d.sum().backward()
-    out_t.sum().backward()
-    np.testing.assert_allclose(xd.grad, xt.grad.numpy(), rtol=1e-4, atol=1e-6)
+    assert_loss_parity(d_mod, t_mod, x, y)
     assert list(d_mod.state_dict()) == list(t_mod.state_dict())
     assert repr(d_mod) == repr(t_mod)
 
