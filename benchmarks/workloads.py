@@ -74,11 +74,19 @@ def mlp(sizes: list[int], batch: int, name: str, target: float, device: str) -> 
     return Workload(name, desc, target, d, t)
 
 
-def lenet(batch: int, target: float, device: str, name: str = "lenet") -> Workload:
+def _image_steps(build: Callable, shape: tuple, n_classes: int,
+                 device: str) -> tuple[Callable[[], float], Callable[[], float]]:
+    """Training steps of build(nn) and build(torch.nn) on seeded uniform images of `shape`
+    with random labels in 0 .. n_classes - 1, cross-entropy loss."""
     rng = np.random.default_rng(0)
-    X = rng.random((batch, 1, 28, 28), dtype=np.float32)
-    y = rng.integers(0, 10, batch)
+    X = rng.random(shape, dtype=np.float32)
+    y = rng.integers(0, n_classes, shape[0])
+    torch.manual_seed(0)
+    return _steps(build(nn), build(torch.nn), X, y, nn.functional.cross_entropy,
+                  torch.nn.functional.cross_entropy, device=device)
 
+
+def lenet(batch: int, target: float, device: str, name: str = "lenet") -> Workload:
     def build(mod):
         return mod.Sequential(
             mod.Conv2d(1, 6, 5, padding=2), mod.ReLU(), mod.MaxPool2d(2),
@@ -87,18 +95,12 @@ def lenet(batch: int, target: float, device: str, name: str = "lenet") -> Worklo
             mod.Linear(84, 10),
         )
 
-    torch.manual_seed(0)
-    d, t = _steps(build(nn), build(torch.nn), X, y, nn.functional.cross_entropy,
-                  torch.nn.functional.cross_entropy, device=device)
+    d, t = _image_steps(build, (batch, 1, 28, 28), 10, device)
     return Workload(name, f"LeNet-5 CNN, batch {batch}, 1x28x28", target, d, t)
 
 
 def cifar_cnn(batch: int, target: float, device: str) -> Workload:
     """A CIFAR-sized CNN: 3 -> 32 -> 64 channels, 3x3 convolutions, 32x32 images."""
-    rng = np.random.default_rng(0)
-    X = rng.random((batch, 3, 32, 32), dtype=np.float32)
-    y = rng.integers(0, 10, batch)
-
     def build(mod):
         return mod.Sequential(
             mod.Conv2d(3, 32, 3, padding=1), mod.ReLU(), mod.MaxPool2d(2),
@@ -106,9 +108,7 @@ def cifar_cnn(batch: int, target: float, device: str) -> Workload:
             mod.Linear(64 * 8 * 8, 10),
         )
 
-    torch.manual_seed(0)
-    d, t = _steps(build(nn), build(torch.nn), X, y, nn.functional.cross_entropy,
-                  torch.nn.functional.cross_entropy, device=device)
+    d, t = _image_steps(build, (batch, 3, 32, 32), 10, device)
     return Workload("cifar_cnn", f"CNN 3-32-64 ch, 3x3, batch {batch}, 3x32x32", target, d, t)
 
 
@@ -138,13 +138,7 @@ class _VideoNet:
 
 
 def video_cnn_gru(batch: int, frames: int, target: float, device: str) -> Workload:
-    rng = np.random.default_rng(0)
-    X = rng.random((batch, frames, 1, 16, 16), dtype=np.float32)
-    y = rng.integers(0, 4, batch)
-    torch.manual_seed(0)
-    d, t = _steps(_VideoNet.build(nn), _VideoNet.build(torch.nn), X, y,
-                  nn.functional.cross_entropy, torch.nn.functional.cross_entropy,
-                  device=device)
+    d, t = _image_steps(_VideoNet.build, (batch, frames, 1, 16, 16), 4, device)
     return Workload("video", f"CNN + GRU on clips (notebook 07), batch {batch} x {frames} "
                     "frames, 1x16x16", target, d, t)
 
