@@ -10,6 +10,7 @@ import pytest
 import torch
 
 import dlbd_lib.optim as optim
+import dlbd_lib.optim.optimizer
 from dlbd_lib.errors import DtypeError, ShapeError
 from dlbd_lib.tensor import Tensor
 
@@ -475,3 +476,26 @@ def test_step_of_the_base_class_is_abstract() -> None:
     opt = optim.Optimizer([_p()], {"lr": 0.1})
     with pytest.raises(NotImplementedError):
         opt.step()
+
+
+@pytest.mark.parametrize(("name", "kwargs"), CASES, ids=[f"{n}-{k}" for n, k in CASES])
+def test_blockwise_update_of_a_big_parameter_is_the_whole_array_update(
+        name: str, kwargs: dict, monkeypatch: pytest.MonkeyPatch) -> None:
+    # 3 x 70,001 elements: several 32k blocks and a ragged last one
+    rng = np.random.default_rng(0)
+    start = rng.standard_normal((3, 70_001)).astype(np.float32)
+    grads = [rng.standard_normal(start.shape).astype(np.float32) for _ in range(3)]
+
+    def trajectory() -> np.ndarray:
+        p = Tensor(start.copy(), requires_grad=True)
+        opt = getattr(optim, name)([p], **kwargs)
+        for g in grads:
+            p.grad = g
+            opt.step()
+        return p.data
+
+    blocked = trajectory()
+    monkeypatch.setattr(dlbd_lib.optim.optimizer, "_BLOCK", 1 << 30)
+    whole = trajectory()
+    np.testing.assert_array_equal(blocked, whole)
+    assert not np.array_equal(blocked, start)

@@ -63,18 +63,21 @@ __all__ = [
 def _weight_grad(g: np.ndarray, cols: np.ndarray) -> np.ndarray:
     """sum_n g_n cols_n^T.   g: (B, G, C_out/G, L), cols: (B, G, K/G, L) -> (G, C_out/G, K/G).
 
-    One batched matmul and a sum when each product is small; a loop of BLAS calls
-    accumulating in place when they are big (then the (B, G, C_out/G, K/G) stack of
-    products would be a large temporary, and BLAS is efficient per sample).
+    Computed as (sum_n cols_n g_n^T)^T: OpenBLAS runs the product with the long L axis
+    inner to both operands' rows faster this way round (LeNet's second convolution: 0.39
+    against 0.65 ms for a batch of 64). One batched matmul and a sum when each product is
+    small; a loop of BLAS calls accumulating in place when they are big (then the
+    (B, G, K/G, C_out/G) stack of products would be a large temporary).
     """
     b, groups, c_out, length = g.shape
+    g_t = g.transpose(0, 1, 3, 2)  # (B, G, L, C_out/G), a view
     if c_out * cols.shape[2] * length < (1 << 20):
-        return np.matmul(g, cols.transpose(0, 1, 3, 2)).sum(axis=0)
-    acc = np.matmul(g[0], cols[0].transpose(0, 2, 1))
+        return np.matmul(cols, g_t).sum(axis=0).transpose(0, 2, 1)
+    acc = np.matmul(cols[0], g_t[0])
     tmp = np.empty_like(acc)
     for i in range(1, b):
-        acc += np.matmul(g[i], cols[i].transpose(0, 2, 1), out=tmp)
-    return acc
+        acc += np.matmul(cols[i], g_t[i], out=tmp)
+    return acc.transpose(0, 2, 1)
 
 
 _CHUNK_BYTES = 1 << 20  # columns of this many bytes at a time stay in the L2 cache

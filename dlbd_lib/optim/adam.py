@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 import numpy as np
 
-from dlbd_lib.optim.optimizer import Optimizer, ParamsT
+from dlbd_lib.optim.optimizer import Optimizer, ParamsT, blockwise
 
 __all__ = ["Adam"]
 
@@ -88,30 +89,44 @@ class Adam(Optimizer):
                 m, v = s["exp_avg"], s["exp_avg_sq"]
                 if maximize:
                     g = -g
+                shrink = 1.0
                 if weight_decay != 0:
                     if decoupled:
-                        x *= 1 - lr * weight_decay
+                        shrink = 1 - lr * weight_decay
                     else:
                         g = g + weight_decay * x
-                tmp = self._buffer(x)
-                tmp2 = self._buffer(x, 1)
-                _lerp_(m, g, 1 - beta1, tmp)
-                np.multiply(g, 1 - beta2, out=tmp)
-                tmp *= g
-                v *= beta2
-                v += tmp
-                step_size = lr / (1 - beta1**step)
-                bias_correction2_sqrt = (1 - beta2**step) ** 0.5
+                arrays = [x, g, m, v, self._buffer(x), self._buffer(x, 1)]
                 if amsgrad:
-                    v = np.maximum(s["max_exp_avg_sq"], v, out=s["max_exp_avg_sq"])
-                denom = np.sqrt(v, out=tmp)
-                denom /= bias_correction2_sqrt
-                denom += eps
-                np.divide(m, denom, out=tmp2)
-                tmp2 *= -step_size
-                x += tmp2
+                    arrays.append(s["max_exp_avg_sq"])
+                rule = partial(_adam_update, shrink, beta1, beta2, eps, lr / (1 - beta1**step),
+                               (1 - beta2**step) ** 0.5)
+                blockwise(rule, *arrays)
                 p._bump_version()
         return loss
+
+
+def _adam_update(shrink: float, beta1: float, beta2: float, eps: float, step_size: float,
+                 bias_correction2_sqrt: float, x: np.ndarray, g: np.ndarray, m: np.ndarray,
+                 v: np.ndarray, tmp: np.ndarray, tmp2: np.ndarray,
+                 v_max: np.ndarray | None = None) -> None:
+    """One Adam update in place, in torch's order of operations: x <- shrink * x (decoupled
+    weight decay), m <- lerp(m, g, 1 - beta1), v <- beta2 v + (1 - beta2) g^2, v_max <-
+    max(v_max, v) (amsgrad), x <- x - step_size * m / (sqrt(v or v_max) / bc2 + eps)."""
+    if shrink != 1.0:
+        x *= shrink
+    _lerp_(m, g, 1 - beta1, tmp)
+    np.multiply(g, 1 - beta2, out=tmp)
+    tmp *= g
+    v *= beta2
+    v += tmp
+    if v_max is not None:
+        v = np.maximum(v_max, v, out=v_max)
+    denom = np.sqrt(v, out=tmp)
+    denom /= bias_correction2_sqrt
+    denom += eps
+    np.divide(m, denom, out=tmp2)
+    tmp2 *= -step_size
+    x += tmp2
 
 
 def _lerp_(start: np.ndarray, end: np.ndarray, weight: float, tmp: np.ndarray) -> None:

@@ -21,7 +21,7 @@ from dlbd_lib.errors import DtypeError, ShapeError, fmt_shape
 if TYPE_CHECKING:
     from dlbd_lib.tensor import Tensor
 
-__all__ = ["Optimizer", "ParamsT"]
+__all__ = ["Optimizer", "ParamsT", "blockwise"]
 
 # What an optimizer accepts: tensors, (name, tensor) pairs, or param-group dicts.
 ParamsT = Iterable["Tensor"] | Iterable[tuple[str, "Tensor"]] | Iterable[dict[str, Any]]
@@ -40,6 +40,29 @@ def _typename(obj: Any) -> str:
 def _is_tensor(obj: Any) -> bool:
     # duck-typed, so that anything Tensor-like (nn.Parameter, a test stand-in) qualifies
     return hasattr(obj, "_bump_version") and hasattr(obj, "grad") and hasattr(obj, "data")
+
+
+_BLOCK = 1 << 15  # elements: a block of each of an update's arrays stays in L2 between passes
+
+
+def blockwise(update: Callable[..., None], *arrays: np.ndarray | None) -> None:
+    """Run the in-place update(*arrays) block by block over the flattened arrays.
+
+    An update rule is several numpy passes (Adam: about a dozen); on a big parameter each
+    pass would stream every array through memory again. On blocks of 32k elements the
+    later passes find the block in cache: Adam on 663k parameters 1.5 ms instead of 2.2,
+    SGD with momentum 0.48 instead of 0.65 (one thread). Elementwise rules give the same
+    numbers either way. The blocks run on the calling thread: the passes are memory-bound,
+    and a second thread measured no faster. arrays: one shape each, or None (passed on).
+    """
+    n = arrays[0].size
+    if n <= 2 * _BLOCK or not all(a is None or a.flags.c_contiguous for a in arrays):
+        update(*arrays)
+        return
+    flat = [None if a is None else a.reshape(-1) for a in arrays]
+    for start in range(0, n, _BLOCK):
+        block = slice(start, start + _BLOCK)
+        update(*(None if f is None else f[block] for f in flat))
 
 
 class Optimizer:

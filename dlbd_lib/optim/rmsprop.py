@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 import numpy as np
 
 from dlbd_lib.optim.adam import _lerp_
-from dlbd_lib.optim.optimizer import Optimizer, ParamsT
+from dlbd_lib.optim.optimizer import Optimizer, ParamsT, blockwise
 
 __all__ = ["RMSprop"]
 
@@ -79,44 +80,48 @@ class RMSprop(Optimizer):
                 if not s:
                     s["step"] = 0.0
                     s["square_avg"] = np.zeros_like(x)
-                    if momentum > 0:
-                        s["momentum_buffer"] = np.zeros_like(x)
-                    if centered:
-                        s["grad_avg"] = np.zeros_like(x)
                 s["step"] += 1.0
                 if maximize:
                     g = -g
                 if weight_decay != 0:
                     g = g + weight_decay * x
-                tmp = self._buffer(x)
-                avg = self._buffer(x, 1)
-                v = s["square_avg"]
-                np.multiply(g, 1 - alpha, out=tmp)
-                tmp *= g
-                v *= alpha
-                v += tmp
-                if centered:
-                    a = s.get("grad_avg")
-                    if a is None:  # centered switched on after the first step
-                        a = s["grad_avg"] = np.zeros_like(x)
-                    _lerp_(a, g, 1 - alpha, tmp)
-                    np.multiply(a, a, out=tmp)
-                    np.subtract(v, tmp, out=avg)
-                    np.sqrt(avg, out=avg)
-                else:
-                    np.sqrt(v, out=avg)
-                avg += eps
-                if momentum > 0:
-                    buf = s.get("momentum_buffer")
-                    if buf is None:  # momentum switched on after the first step
-                        buf = s["momentum_buffer"] = np.zeros_like(x)
-                    buf *= momentum
-                    np.divide(g, avg, out=tmp)
-                    buf += tmp
-                    np.multiply(buf, -lr, out=tmp)
-                else:
-                    np.divide(g, avg, out=tmp)
-                    tmp *= -lr
-                x += tmp
+                # buffers start at zero, on the first step or when switched on later
+                if momentum > 0 and s.get("momentum_buffer") is None:
+                    s["momentum_buffer"] = np.zeros_like(x)
+                if centered and s.get("grad_avg") is None:
+                    s["grad_avg"] = np.zeros_like(x)
+                arrays = [x, g, s["square_avg"], self._buffer(x), self._buffer(x, 1)]
+                arrays += [s["grad_avg"] if centered else None,
+                           s["momentum_buffer"] if momentum > 0 else None]
+                blockwise(partial(_rmsprop_update, lr, alpha, eps, momentum), *arrays)
                 p._bump_version()
         return loss
+
+
+def _rmsprop_update(lr: float, alpha: float, eps: float, momentum: float, x: np.ndarray,
+                    g: np.ndarray, v: np.ndarray, tmp: np.ndarray, avg: np.ndarray,
+                    a: np.ndarray | None, buf: np.ndarray | None) -> None:
+    """One RMSprop update in place, in torch's order of operations: v <- alpha v +
+    (1 - alpha) g^2, a <- lerp(a, g, 1 - alpha) (centered), avg <- sqrt(v - a^2 or v) + eps,
+    b <- momentum b + g / avg (momentum), x <- x - lr * (b or g / avg)."""
+    np.multiply(g, 1 - alpha, out=tmp)
+    tmp *= g
+    v *= alpha
+    v += tmp
+    if a is not None:
+        _lerp_(a, g, 1 - alpha, tmp)
+        np.multiply(a, a, out=tmp)
+        np.subtract(v, tmp, out=avg)
+        np.sqrt(avg, out=avg)
+    else:
+        np.sqrt(v, out=avg)
+    avg += eps
+    if buf is not None:
+        buf *= momentum
+        np.divide(g, avg, out=tmp)
+        buf += tmp
+        np.multiply(buf, -lr, out=tmp)
+    else:
+        np.divide(g, avg, out=tmp)
+        tmp *= -lr
+    x += tmp

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 import numpy as np
 
-from dlbd_lib.optim.optimizer import Optimizer, ParamsT
+from dlbd_lib.optim.optimizer import Optimizer, ParamsT, blockwise
 
 __all__ = ["SGD"]
 
@@ -78,24 +79,43 @@ class SGD(Optimizer):
                 if weight_decay != 0:
                     g = g + weight_decay * x  # a new array: p.grad itself is never changed
                 tmp = self._buffer(x)
-                if momentum != 0:
+                if momentum == 0:
+                    blockwise(partial(_plain, lr), x, g, tmp)
+                else:
                     s = state[p]
                     buf = s.get("momentum_buffer")
-                    if buf is None:
+                    if buf is None:  # first step: b <- g
                         buf = s["momentum_buffer"] = g.copy()
+                        blockwise(partial(_with_buffer, lr, momentum, 0.0, nesterov, False),
+                                  x, g, buf, tmp)
                     else:
-                        buf *= momentum
-                        if dampening == 0:
-                            buf += g
-                        else:
-                            np.multiply(g, 1 - dampening, out=tmp)
-                            buf += tmp
-                    if nesterov:
-                        np.multiply(buf, momentum, out=tmp)
-                        g = np.add(g, tmp, out=tmp)
-                    else:
-                        g = buf
-                np.multiply(g, -lr, out=tmp)
-                x += tmp
+                        blockwise(partial(_with_buffer, lr, momentum, dampening, nesterov,
+                                          True), x, g, buf, tmp)
                 p._bump_version()
         return loss
+
+
+def _plain(lr: float, x: np.ndarray, g: np.ndarray, tmp: np.ndarray) -> None:
+    """x <- x - lr * g, in place (tmp: scratch of x's shape)."""
+    np.multiply(g, -lr, out=tmp)
+    x += tmp
+
+
+def _with_buffer(lr: float, momentum: float, dampening: float, nesterov: bool, accumulate: bool,
+                 x: np.ndarray, g: np.ndarray, buf: np.ndarray, tmp: np.ndarray) -> None:
+    """b <- momentum * b + (1 - dampening) * g (if accumulate), then x <- x - lr * (g +
+    momentum * b if nesterov else b), in place, in torch's order of operations."""
+    if accumulate:
+        buf *= momentum
+        if dampening == 0:
+            buf += g
+        else:
+            np.multiply(g, 1 - dampening, out=tmp)
+            buf += tmp
+    if nesterov:
+        np.multiply(buf, momentum, out=tmp)
+        g = np.add(g, tmp, out=tmp)
+    else:
+        g = buf
+    np.multiply(g, -lr, out=tmp)
+    x += tmp
