@@ -113,8 +113,8 @@ def cifar_cnn(batch: int, target: float, device: str) -> Workload:
 
 
 class _VideoNet:
-    """Notebook 07's clip classifier: a CNN on every frame (time folded into the batch),
-    a GRU over the frames' features, a linear layer on its last hidden state."""
+    """Notebook 07b's late-fusion clip classifier: a CNN on every frame (time folded into
+    the batch), a GRU over the frames' features, a linear layer on its last hidden state."""
 
     @staticmethod
     def build(mod, num_features: int = 32, num_hiddens: int = 32, num_classes: int = 4):
@@ -139,8 +139,8 @@ class _VideoNet:
 
 def video_cnn_gru(batch: int, frames: int, target: float, device: str) -> Workload:
     d, t = _image_steps(_VideoNet.build, (batch, frames, 1, 16, 16), 4, device)
-    return Workload("video", f"CNN + GRU on clips (notebook 07), batch {batch} x {frames} "
-                    "frames, 1x16x16", target, d, t)
+    return Workload("video", f"late-fusion CNN + GRU on clips (notebook 07b), batch {batch} "
+                    f"x {frames} frames, 1x16x16", target, d, t)
 
 
 class _SeqRegressor:
