@@ -34,6 +34,32 @@ def test_conv2d_groups_and_dilation_match_torch(cfg):
              lambda x, wt, b: TF.conv2d(x, wt, b, **kwargs))
 
 
+# groups 1, output rows under 16 pixels: the cases the batch-last path serves
+SMALL = [(2, 3, 9, 7, 5, 3, 1, 1, 1), (2, 2, 11, 9, 4, (3, 2), 1, (1, 0), (1, 2)),
+         (3, 4, 6, 6, 3, 3, 1, "same", 2), (5, 1, 8, 8, 2, 3, 1, 1, 1)]
+
+
+@pytest.mark.parametrize("batch_last", [True, False], ids=["batch-last", "batch-sliced"])
+@pytest.mark.parametrize("cfg", SMALL, ids=[str(c) for c in SMALL])
+def test_both_conv2d_paths_match_torch(cfg, batch_last, monkeypatch):
+    import dlbd_lib.nn.conv_ops as conv_ops
+
+    limit = 1 << 40 if batch_last else 0
+    monkeypatch.setattr(conv_ops, "_BATCH_LAST_MAX", limit)
+    monkeypatch.setattr(conv_ops, "_BATCH_LAST_SHARED", limit)
+    calls = []
+    original = conv_ops.Conv2dOp._forward_batch_last
+    monkeypatch.setattr(conv_ops.Conv2dOp, "_forward_batch_last",
+                        lambda self, *a: calls.append(1) or original(self, *a))
+    n, c_in, h, w, c_out, k, s, p, d = cfg
+    kh, kw = (k, k) if isinstance(k, int) else k
+    kwargs = dict(stride=s, padding=p, dilation=d)
+    check_op([(n, c_in, h, w), (c_out, c_in, kh, kw), (c_out,)],
+             lambda x, wt, b: F.conv2d(x, wt, b, **kwargs),
+             lambda x, wt, b: TF.conv2d(x, wt, b, **kwargs))
+    assert bool(calls) == batch_last
+
+
 @pytest.mark.parametrize("s,p,d,g", [(1, 0, 1, 1), (2, 1, 1, 2), (1, "same", 3, 1), (3, 2, 2, 4)])
 def test_conv1d_matches_torch(s, p, d, g):
     kwargs = dict(stride=s, padding=p, dilation=d, groups=g)
