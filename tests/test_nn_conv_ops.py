@@ -163,7 +163,9 @@ def test_layers_match_torch_and_take_torch_state_dicts():
 
 def test_threads_give_the_same_numbers_as_one_thread():
     rng = np.random.default_rng(0)
-    x = rng.random((96, 3, 16, 16), dtype=np.float32)
+    # 32x32 images: both poolings' inputs (786k and 1.5M elements) are big enough to be
+    # split over the threads
+    x = rng.random((96, 3, 32, 32), dtype=np.float32)
     torch.manual_seed(0)
     net = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
                         nn.Conv2d(8, 64, 3, padding=1, groups=2), nn.AvgPool2d(2))
