@@ -35,6 +35,23 @@ def execute_all(paths: list[Path]) -> dict:
         return dict(zip(paths, pool.map(_execute, paths)))
 
 
+def check_verdicts(path: Path, nb) -> list[tuple]:
+    """(check cell, its one verdict) for every graded check of an executed notebook.
+
+    Re-raises what stopped the run; asserts 3 or more checks, each showing one verdict.
+    """
+    if isinstance(nb, Exception):
+        raise nb
+    checks = check_cells(nb)
+    assert len(checks) >= 3, f"{path.name} has {len(checks)} graded exercises, expected 3+"
+    found = []
+    for cell in checks:
+        shown = verdicts(cell)
+        assert len(shown) == 1, f"check cell {cell.source.splitlines()[0]!r}: {shown}"
+        found.append((cell, shown[0]))
+    return found
+
+
 def check_cells(nb) -> list:
     """The notebook's graded check cells (their source starts with '# CHECK')."""
     return [c for c in nb.cells
