@@ -44,9 +44,7 @@ SMALL = [(2, 3, 9, 7, 5, 3, 1, 1, 1), (2, 2, 11, 9, 4, (3, 2), 1, (1, 0), (1, 2)
 def test_both_conv2d_paths_match_torch(cfg, batch_last, monkeypatch):
     import dlbd_lib.nn.conv_ops as conv_ops
 
-    limit = 1 << 40 if batch_last else 0
-    monkeypatch.setattr(conv_ops, "_BATCH_LAST_MAX", limit)
-    monkeypatch.setattr(conv_ops, "_BATCH_LAST_SHARED", limit)
+    monkeypatch.setattr(conv_ops, "_BATCH_LAST_MAX", 1 << 40 if batch_last else 0)
     calls = []
     original = conv_ops.Conv2dOp._forward_batch_last
     monkeypatch.setattr(conv_ops.Conv2dOp, "_forward_batch_last",

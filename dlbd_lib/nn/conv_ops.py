@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from dlbd_lib._parallel import get_num_threads, parallel_for
+from dlbd_lib._parallel import parallel_for
 from dlbd_lib.errors import DtypeError, ShapeError, fmt_shape
 from dlbd_lib.nn.conv_args import (
     IntPair,
@@ -86,12 +86,11 @@ def _weight_grad(g: np.ndarray, cols: np.ndarray) -> np.ndarray:
 
 
 _CHUNK_BYTES = 1 << 20  # columns of this many bytes at a time stay in the L2 cache
-# The batch-last path (small images) keeps all columns, at most this many elements, and
-# runs on one thread: with several threads it serves only batches this small, for which
-# the thread pool measured no faster (LeNet at batch 64: 8.9 against 8.7 ms per step on
-# 2 threads; at batch 256 the pool is faster, 27 against 33 ms).
+# The batch-last path (small images) keeps all columns, at most this many elements (4 MB
+# in float32), and runs on one thread. Bigger batches measured no faster on it (LeNet at
+# batch 256, one thread: 34.3 ms either way) and slower on two threads than the sliced
+# path (33 against 27 ms); at batch 64 the two paths tie on two threads (8.9 and 8.7 ms).
 _BATCH_LAST_MAX = 1 << 20
-_BATCH_LAST_SHARED = 1 << 20
 
 
 def _chunks(lo: int, hi: int, step: int):
@@ -118,9 +117,8 @@ class Conv2dOp(Function):
         self.args = (x.shape, stride, padding, dilation, groups)
         self.weight, self.win = weight, win
         self.cols = None  # the batch-last path's columns, kept for the backward
-        if groups == 1 and stride == (1, 1) and batch_last(w_out) and (
-                k_group * length * n <= (_BATCH_LAST_MAX if get_num_threads() == 1
-                                         else _BATCH_LAST_SHARED)):
+        if groups == 1 and stride == (1, 1) and batch_last(w_out) and \
+                k_group * length * n <= _BATCH_LAST_MAX:
             return self._forward_batch_last(x, weight, bias, stride, padding, dilation,
                                             (h_out, w_out))
         out = np.empty((n, c_out, h_out, w_out), dtype=np.result_type(x, weight))
