@@ -58,7 +58,8 @@ class KernelRun:
             error = self._start_kernel()
             if error is None:
                 break
-            self._discard_kernel()
+            self._kill_kernel()
+            self.km = self.kc = None
             if attempt == 2 or self.deadline - time.monotonic() < 5:
                 low = " (is the memory limit too low?)" if self.plan.get("memory_mb") else ""
                 self._stop("error", f"the kernel did not start: {error}{low}")
@@ -67,17 +68,6 @@ class KernelRun:
             msg_id = self.kc.execute(source, store_history=True, allow_stdin=False,
                                      stop_on_error=False)
             self.order.append((msg_id, index))
-
-    def _discard_kernel(self) -> None:
-        """Stop a kernel that failed to start, quietly (it may already be dead)."""
-        try:
-            if self.kc is not None:
-                self.kc.stop_channels()
-            if self.km is not None:
-                self.box.kill_tree(self.km)
-        except Exception:
-            pass
-        self.km = self.kc = None
 
     def _start_kernel(self) -> str | None:
         """Start the student's kernel in the box; None when it is ready, else the error."""
@@ -204,8 +194,9 @@ class KernelRun:
             self.status, self.message, self.cell_index = status, message, cell
         self.kill()
 
-    def kill(self) -> None:
-        """Kill the kernel and everything it started; remove the scratch folder."""
+    def _kill_kernel(self) -> None:
+        """Close the kernel's channels and kill it and everything it started (it may
+        already be dead)."""
         if self.kc is not None:
             try:
                 self.kc.stop_channels()
@@ -213,6 +204,10 @@ class KernelRun:
                 pass
         if self.km is not None:
             self.box.kill_tree(self.km)
+
+    def kill(self) -> None:
+        """Kill the kernel and everything it started; remove the scratch folder."""
+        self._kill_kernel()
         self.box.cleanup()
         shutil.rmtree(self.scratch, ignore_errors=True)
 
