@@ -25,7 +25,6 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from numpy.lib.stride_tricks import sliding_window_view
 
 from dlbd_lib._parallel import parallel_for
 from dlbd_lib.errors import DtypeError, ShapeError, fmt_shape
@@ -110,17 +109,19 @@ class Conv2dOp(Function):
                 dilation=(1, 1), groups=1):
         n, c_in = x.shape[:2]
         c_out, c_group, kh, kw = weight.shape
-        xp = _pad_hw(x, padding)
-        win = windows(xp, (kh, kw), stride, dilation)  # (N, C_in, H_out, W_out, kh, kw) view
-        h_out, w_out = win.shape[2:4]
+        top, bottom, left, right = padding
+        h_out = _out_size(x.shape[2], top + bottom, kh, stride[0], dilation[0])
+        w_out = _out_size(x.shape[3], left + right, kw, stride[1], dilation[1])
         length, k_group = h_out * w_out, c_group * kh * kw
         self.args = (x.shape, stride, padding, dilation, groups)
-        self.weight, self.win = weight, win
+        self.weight = weight
         self.cols = None  # the batch-last path's columns, kept for the backward
         if groups == 1 and stride == (1, 1) and batch_last(w_out) and \
                 k_group * length * n <= _BATCH_LAST_MAX:
-            return self._forward_batch_last(x, weight, bias, stride, padding, dilation,
+            return self._forward_batch_last(x, weight, bias, padding, dilation,
                                             (h_out, w_out))
+        xp = _pad_hw(x, padding)
+        win = windows(xp, (kh, kw), stride, dilation)  # (N, C_in, H_out, W_out, kh, kw) view
         out = np.empty((n, c_out, h_out, w_out), dtype=np.result_type(x, weight))
         w_g = weight.reshape(groups, c_out // groups, k_group)
         b_g = None if bias is None else bias.reshape(groups, c_out // groups, 1)
@@ -140,10 +141,10 @@ class Conv2dOp(Function):
         parallel_for(body, n, per_sample + out[0].size)
         # the columns are not kept: the backward copies them again, slice by slice, which
         # costs less than writing them all to memory and reading them back
-        self.step = step
+        self.win, self.step = win, step
         return out
 
-    def _forward_batch_last(self, x, weight, bias, stride, padding, dilation, out_hw):
+    def _forward_batch_last(self, x, weight, bias, padding, dilation, out_hw):
         """Small images: every window of the whole batch as (C_in kh kw, H_out W_out N)
         columns, with the batch as the innermost axis, and ONE matrix product.
 
@@ -155,9 +156,7 @@ class Conv2dOp(Function):
         top, bottom, left, right = padding
         xb = np.zeros((c_in, h + top + bottom, w + left + right, n), dtype=x.dtype)
         xb[:, top:top + h, left:left + w] = x.transpose(1, 2, 3, 0)  # (C_in, Hp, Wp, N)
-        (sh, sw), (dh, dw) = stride, dilation
-        span = (dh * (kh - 1) + 1, dw * (kw - 1) + 1)
-        win = sliding_window_view(xb, span, axis=(1, 2))[:, ::sh, ::sw, :, ::dh, ::dw]
+        win = windows(xb, (kh, kw), (1, 1), dilation, axes=(1, 2))  # (C_in, Ho, Wo, N, kh, kw)
         h_out, w_out = out_hw
         cols = np.empty((c_in, kh, kw, h_out, w_out, n), dtype=x.dtype)
         np.copyto(cols, win.transpose(0, 4, 5, 1, 2, 3))  # im2col: rows of W_out * N
@@ -184,6 +183,8 @@ class Conv2dOp(Function):
             w_cols = (weight.reshape(c_out, -1).T @ g_b).reshape(cols.shape)
             h, w = x_shape[2:]
             acc = np.zeros((c_in, h + top + bottom, w + left + right, n), dtype=g.dtype)
+            # col2im_add takes (N, C, kh, kw, Ho, Wo) columns and, with last=True, moves N
+            # back to the end itself: here that transpose is a view of w_cols as it is
             col2im_add(acc, w_cols.transpose(5, 0, 1, 2, 3, 4), stride, dilation, last=True)
             gx = np.ascontiguousarray(acc[:, top:top + h, left:left + w].transpose(3, 0, 1, 2))
         return gx, gw, gb

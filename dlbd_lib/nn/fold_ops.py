@@ -28,15 +28,19 @@ from dlbd_lib.tensor import Function, Tensor
 __all__ = ["im2col", "col2im", "unfold", "fold", "Unfold", "Fold"]
 
 
-def windows(xp: np.ndarray, kernel: tuple, stride: tuple, dilation: tuple = (1, 1)):
+def windows(xp: np.ndarray, kernel: tuple, stride: tuple, dilation: tuple = (1, 1),
+            axes: tuple[int, int] = (2, 3)):
     """A view (N, C, H_out, W_out, kh, kw) of all windows of a padded (N, C, Hp, Wp) array.
 
     No copy: sliding_window_view only changes strides; a dilated window is a window of
-    span d*(k-1)+1 read every d-th element.
+    span d*(k-1)+1 read every d-th element. axes: where Hp and Wp are (two adjacent axes),
+    e.g. (1, 2) for a batch-last (C, Hp, Wp, N) array, whose view is (C, H_out, W_out, N,
+    kh, kw).
     """
     (kh, kw), (sh, sw), (dh, dw) = kernel, stride, dilation
     span = (dh * (kh - 1) + 1, dw * (kw - 1) + 1)
-    view = sliding_window_view(xp, span, axis=(2, 3))[:, :, ::sh, ::sw]
+    steps = (slice(None),) * axes[0] + (slice(None, None, sh), slice(None, None, sw))
+    view = sliding_window_view(xp, span, axis=axes)[steps]
     return view[..., ::dh, ::dw] if (dh, dw) != (1, 1) else view
 
 
