@@ -7,12 +7,16 @@ Attacks on the grader are in test_grading_attacks.py.
 
 from __future__ import annotations
 
+import ast
 import csv
 import json
 import os
 import subprocess
 import sys
 import tempfile
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -75,6 +79,33 @@ def test_plan_leaves_checks_out_of_the_kernel_and_gives_them_to_the_judge():
                                  "(cell ids or metadata were lost)"]
     deleted = build_plan(solutions(), student(RIGHT, drop=("answer-1-2",)))
     assert deleted.missing == {"1.2": "answer cell missing: no cell defines total"}
+
+
+def test_plans_built_in_threads_parse_one_at_a_time(monkeypatch: pytest.MonkeyPatch):
+    # the grader's -j 2 builds plans in threads; CPython 3.11's ast builder is not safe when
+    # two threads parse at once (a valid notebook was once graded "invalid" with "AST
+    # constructor recursion depth mismatch"), so every parse goes through one lock
+    from dlbd_lib.grading import markers
+
+    active, most, guard = [0], [0], threading.Lock()
+    real_parse = ast.parse
+
+    def slow_parse(*args, **kwargs) -> ast.Module:
+        with guard:
+            active[0] += 1
+            most[0] = max(most[0], active[0])
+        time.sleep(0.002)
+        try:
+            return real_parse(*args, **kwargs)
+        finally:
+            with guard:
+                active[0] -= 1
+
+    monkeypatch.setattr(markers.ast, "parse", slow_parse)
+    with ThreadPoolExecutor(4) as pool:
+        plans = list(pool.map(lambda _: build_plan(solutions(), student(RIGHT)), range(8)))
+    assert all(plan.missing == {} for plan in plans)
+    assert most[0] == 1
 
 
 def test_batch_of_gradable_notebooks(course: Path, capsys: pytest.CaptureFixture[str]):

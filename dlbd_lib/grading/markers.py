@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import ast
 import re
+import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -183,6 +184,20 @@ def python_source(source: str) -> str | None:
     return "\n".join(lines)
 
 
+_AST_LOCK = threading.Lock()
+
+
+def parse_python(code: str) -> ast.Module:
+    """``ast.parse(code)``, one thread at a time.
+
+    CPython 3.11 keeps the AST builder's recursion counter per interpreter, so two threads
+    parsing at once (the grader's ``-j 2``) can fail a valid notebook with "SystemError: AST
+    constructor recursion depth mismatch" (python/cpython#106905).
+    """
+    with _AST_LOCK:
+        return ast.parse(code)
+
+
 def nbgrader_metadata(kind: str, grade_id: str, points: float | None = None) -> dict[str, Any]:
     """nbgrader (schema 3) cell metadata for a ``check``, ``answer`` or ``written`` cell.
 
@@ -287,7 +302,7 @@ def _check_checker_call(source: str) -> None:
     if code is None:
         raise MarkerError("a check cell must be Python, not a cell magic")
     try:
-        tree = ast.parse(code)
+        tree = parse_python(code)
     except SyntaxError as exc:
         raise MarkerError(
             f"check cell is not valid Python: {exc.msg} (line {exc.lineno})"

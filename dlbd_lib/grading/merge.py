@@ -29,6 +29,7 @@ from .markers import (
     ensure_cell_ids,
     hidden_regions,
     parse_check_header,
+    parse_python,
     python_source,
 )
 
@@ -94,7 +95,7 @@ def defined_names(source: str) -> list[str]:
     """The names a cell binds at module level: functions, classes, assignments, imports
     (also inside module-level ``if``/``for``/``with``/``try`` blocks, not inside functions)."""
     try:
-        tree = ast.parse(python_source(source) or "")
+        tree = parse_python(python_source(source) or "")
     except SyntaxError:
         return []
     names: list[str] = []

@@ -50,6 +50,7 @@ from .markers import (
     ensure_cell_ids,
     find_regions,
     nbgrader_metadata,
+    parse_python,
     python_source,
 )
 from .nbio import CELL_METADATA_KEYS, NOTEBOOK_METADATA_KEYS, notebook_text, read_notebook
@@ -137,7 +138,7 @@ def _parses(source: str) -> bool:
     if code is None:
         return True
     try:
-        ast.parse(code)
+        parse_python(code)
     except SyntaxError:
         return False
     return True
@@ -178,7 +179,7 @@ def _clear_code(source: str, exercise: str | None) -> str:
     tree = None
     if code is not None:
         try:
-            tree = ast.parse(code)
+            tree = parse_python(code)
         except SyntaxError as exc:
             raise ReleaseError(
                 f"the solution is not valid Python: {exc.msg} (line {exc.lineno})"
