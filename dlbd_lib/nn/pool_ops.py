@@ -7,6 +7,10 @@ position per window, the first maximum in row-major order, as torch does. The ba
 cut into slices that run on the engine's threads (numpy releases the GIL in ufunc loops).
 ceil_mode adds the windows that hang over the bottom/right edge: the input is padded
 there with -inf (max) or 0 (average, whose divisor counts only the covered positions).
+The commonest case, 2x2 max pooling with stride 2 (no padding or dilation), runs as one
+compiled pass each way when numba is installed (`dlbd_lib._kernels`; backward 2.5x faster
+than the separable numpy passes); it stores one winner code per window (0-3) instead of
+the row and column offsets, and a NaN wins its window as in torch.
 """
 
 from __future__ import annotations
@@ -15,6 +19,8 @@ from typing import Any
 
 import numpy as np
 
+from dlbd_lib import _kernels
+from dlbd_lib._jit import fits, kernel
 from dlbd_lib._parallel import parallel_for
 from dlbd_lib.errors import ShapeError, fmt_shape
 from dlbd_lib.nn.conv_args import IntPair, _as_tensor, _check_float, _dil, _out_size, _pad_hw, _pair
@@ -107,6 +113,12 @@ class MaxPool2dOp(Function):
     def forward(self, x, kernel_size=(1, 1), stride=(1, 1), padding=(0, 0, 0, 0),
                 dilation=(1, 1)):
         (kh, kw), (sh, sw), (dh, dw) = kernel_size, stride, dilation
+        self.code = None  # the compiled 2x2 path's winners (then idx_w, idx_h are unused)
+        if kernel_size == stride == (2, 2) and dilation == (1, 1) and not any(padding) \
+                and fits(x):
+            k = kernel(_kernels.max_pool2x2_forward, x.dtype)
+            if k is not None:
+                return self._forward_2x2(k, x)
         xp = _pad_hw(x, padding, -np.inf)
         n, c, hp, wp = xp.shape
         h_out, w_out = _out_size(hp, 0, kh, sh, dh), _out_size(wp, 0, kw, sw, dw)
@@ -126,8 +138,38 @@ class MaxPool2dOp(Function):
         self.shapes, self.args = (x.shape, xp.shape), (kernel_size, stride, padding, dilation)
         return out
 
+    def _forward_2x2(self, k, x):
+        """The most common pooling, 2x2 windows with stride 2, as one compiled pass that
+        also records each window's winner (code 0-3, row-major) for the backward."""
+        n, c, h, w = x.shape
+        out = np.empty((n, c, h // 2, w // 2), dtype=x.dtype)
+        self.code = np.empty(out.shape, dtype=np.uint8)
+        planes = (x.reshape(n * c, h, w), out.reshape(n * c, h // 2, w // 2),
+                  self.code.reshape(n * c, h // 2, w // 2))
+        parallel_for(lambda lo, hi: k(*(a[lo:hi] for a in planes)), n * c, h * w // _CHEAP)
+        self.shapes, self.args = (x.shape, x.shape), ((2, 2), (2, 2), (0, 0, 0, 0), (1, 1))
+        return out
+
+    def _backward_2x2(self, g):
+        n, c, h, w = self.shapes[0]
+        gx = np.empty((n, c, h, w), dtype=g.dtype)
+        k = kernel(_kernels.max_pool2x2_backward, g.dtype)
+        if not fits(g):
+            g = np.array(g, order="C")  # e.g. a broadcast, read-only gradient
+        if k is None:  # kernels turned off after the forward ran: route g by the codes
+            gx.fill(0)
+            for t in range(4):
+                gx[:, :, t // 2:2 * g.shape[2]:2, t % 2:2 * g.shape[3]:2] = g * (self.code == t)
+            return (gx,)
+        planes = (g.reshape(n * c, *g.shape[2:]),
+                  self.code.reshape(n * c, *g.shape[2:]), gx.reshape(n * c, h, w))
+        parallel_for(lambda lo, hi: k(*(a[lo:hi] for a in planes)), n * c, h * w // _CHEAP)
+        return (gx,)
+
     def backward(self, g):
         # d max/dx = 1 at the (first) maximum of each window, 0 elsewhere
+        if self.code is not None:
+            return self._backward_2x2(g)
         (kh, kw), (sh, sw), (top, _, left, _), (dh, dw) = self.args
         x_shape, (n, c, hp, wp) = self.shapes
         gxp = np.empty((n, c, hp, wp), dtype=g.dtype)
@@ -146,6 +188,10 @@ class MaxPool2dOp(Function):
     def indices(self) -> np.ndarray:
         """Flat index h*W + w of each window's maximum in its (H, W) plane, as torch."""
         _, (sh, sw), (top, _, left, _), (dh, dw) = self.args
+        if self.code is not None:  # the 2x2 path: code = 2 * row + col inside the window
+            h_out, w_out = self.code.shape[2:]
+            rows = np.arange(h_out).reshape(-1, 1) * 2 + self.code.astype(np.intp) // 2
+            return rows * self.shapes[0][3] + np.arange(w_out) * 2 + self.code % 2
         h_out, w_out = self.idx_h.shape[2:]
         rows = np.arange(h_out).reshape(-1, 1) * sh + self.idx_h.astype(np.intp) * dh
         cols = (np.arange(w_out) * sw

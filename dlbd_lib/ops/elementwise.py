@@ -6,6 +6,9 @@ from typing import Any
 
 import numpy as np
 
+from dlbd_lib import _kernels
+from dlbd_lib._jit import fits, kernel
+from dlbd_lib._parallel import parallel_for
 from dlbd_lib.errors import DtypeError
 from dlbd_lib.tensor import Function, Tensor
 
@@ -79,13 +82,37 @@ class Sigmoid(Function):
         return (g * self.out * (1 - self.out),)  # d sigma/dx = sigma (1 - sigma)
 
 
+# Below this many elements numpy's two passes cost less than a kernel call and its checks
+_KERNEL_MIN = 8192
+
+
+def _blocks(fn, n: int, *arrays: np.ndarray) -> None:
+    """fn(*slices) over blocks of 1-D arrays of length n, on the engine's threads (a pass
+    costs ~1 ns per element: a second thread pays only from ~400k elements on)."""
+    block = 4096
+    parallel_for(lambda lo, hi: fn(*(a[lo * block:hi * block] for a in arrays)),
+                 -(-n // block), block // 4)
+
+
 class ReLU(Function):
     def forward(self, x):
-        self.mask = x > 0
-        return np.maximum(x, 0, dtype=x.dtype) if x.dtype.kind == "f" else np.maximum(x, 0)
+        k = kernel(_kernels.relu_forward, x.dtype) if x.size >= _KERNEL_MIN else None
+        if k is None or not fits(x):  # numpy: a compare and a max
+            # not (x <= 0) rather than x > 0: a NaN passes its gradient on, as in torch
+            self.mask = np.logical_not(x <= 0)
+            return np.maximum(x, 0, dtype=x.dtype) if x.dtype.kind == "f" else np.maximum(x, 0)
+        out, self.mask = np.empty_like(x), np.empty(x.shape, dtype=np.bool_)
+        _blocks(k, x.size, x.reshape(-1), out.reshape(-1), self.mask.reshape(-1))
+        return out
 
     def backward(self, g):
-        return (g * self.mask,)  # d relu(x)/dx = 1 if x > 0 else 0
+        # d relu(x)/dx = 1 if x > 0 else 0
+        k = kernel(_kernels.relu_backward, g.dtype) if g.size >= _KERNEL_MIN else None
+        if k is None or not fits(g) or g.shape != self.mask.shape:
+            return (np.where(self.mask, g, 0),)  # 0, not NaN, where g is inf or NaN (torch)
+        out = np.empty_like(g)
+        _blocks(k, g.size, g.reshape(-1), self.mask.reshape(-1), out.reshape(-1))
+        return (out,)
 
 
 class LeakyReLU(Function):

@@ -1,0 +1,280 @@
+"""The compiled kernels (dlbd_lib._jit, _kernels): each op gives the same result with and
+without them, equal to torch's, and the engine falls back to numpy when numba is missing,
+turned off or failing."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import warnings
+
+import numpy as np
+import pytest
+import torch
+
+import dlbd_lib as dl
+from dlbd_lib import _jit, _kernels
+from dlbd_lib.nn.functional import conv2d, max_pool2d, relu
+
+pytest.importorskip("numba")
+F32, F64 = np.dtype(np.float32), np.dtype(np.float64)
+
+
+@pytest.fixture
+def kernels_off():
+    """Run the body with the numpy code (restores the setting afterwards)."""
+    previous = _jit.use_kernels(False)
+    yield
+    _jit.use_kernels(previous)
+
+
+@pytest.fixture
+def two_threads():
+    """Two engine threads: the slices of a kernel's work run side by side."""
+    before = dl.get_num_threads()
+    dl.set_num_threads(2)
+    yield
+    dl.set_num_threads(before)
+
+
+def both_paths(fn):
+    """fn() with the kernels on, then off: the two results."""
+    previous = _jit.use_kernels(True)
+    try:
+        on = fn()
+        _jit.use_kernels(False)
+        off = fn()
+    finally:
+        _jit.use_kernels(previous)
+    return on, off
+
+
+def same(a, b) -> None:
+    """Bit-for-bit equal, NaN where the other has NaN."""
+    a = a.detach().numpy() if isinstance(a, torch.Tensor) else np.asarray(a)
+    b = b.detach().numpy() if isinstance(b, torch.Tensor) else np.asarray(b)
+    assert a.shape == b.shape and a.dtype == b.dtype
+    assert np.array_equal(a, b, equal_nan=True)
+
+
+def test_numba_compiles_the_kernels_here():
+    assert _jit.kernels_enabled()
+    assert _jit.kernel(_kernels.relu_forward, F32) is not None
+
+
+# ---- ReLU ---------------------------------------------------------------------------------
+def relu_run(x: np.ndarray, g: np.ndarray):
+    t = dl.Tensor(x.copy(), requires_grad=True)
+    y = relu(t)
+    y.backward(dl.Tensor(g))
+    return y.data, t.grad.data
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("size", [100, 20_000, 600_000])  # numpy only / one slice / two
+def test_relu_both_paths_equal_torch(dtype, size, two_threads):
+    rng = np.random.default_rng(size)
+    x = rng.standard_normal(size).astype(dtype)
+    x[:5] = [np.nan, 0.0, -0.0, np.inf, -np.inf]
+    g = rng.standard_normal(size).astype(dtype)
+    g[1:3] = [np.nan, np.inf]  # where x <= 0: the gradient is 0 all the same (torch)
+    (y1, g1), (y0, g0) = both_paths(lambda: relu_run(x, g))
+    xt = torch.tensor(x, requires_grad=True)
+    yt = torch.relu(xt)
+    yt.backward(torch.tensor(g))
+    for a, b in ((y1, y0), (g1, g0), (y1, yt), (g1, xt.grad)):
+        same(a, b)
+
+
+def test_relu_takes_numpy_for_read_only_and_strided_input():
+    x = np.random.default_rng(0).standard_normal((400, 100)).astype(np.float32)
+    ro = x.copy()
+    ro.flags.writeable = False
+    for arr in (ro, x.T):  # a read-only array, a transposed (non-contiguous) view
+        (y1, g1), (y0, g0) = both_paths(lambda arr=arr: relu_run(arr, np.ones(arr.shape,
+                                                                          np.float32)))
+        same(y1, y0)
+        same(g1, g0)
+        same(y1, np.maximum(arr, 0))
+
+
+# ---- max pooling --------------------------------------------------------------------------
+def pool_run(x: np.ndarray, **kw):
+    t = dl.Tensor(x.copy(), requires_grad=True)
+    y, idx = max_pool2d(t, 2, return_indices=True, **kw)
+    g = np.random.default_rng(1).standard_normal(y.shape).astype(x.dtype)
+    y.backward(dl.Tensor(g))
+    return y.data, idx.data, t.grad.data, g
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shape", [(64, 6, 28, 28), (3, 5, 7, 9), (2, 3, 33, 31)])
+def test_max_pool_2x2_both_paths_equal_torch(dtype, shape, two_threads):
+    rng = np.random.default_rng(0)
+    x = rng.integers(-3, 3, shape).astype(dtype)  # many ties: the first maximum wins
+    on, off = both_paths(lambda: pool_run(x))
+    xt = torch.tensor(x, requires_grad=True)
+    yt, it = torch.nn.functional.max_pool2d(xt, 2, return_indices=True)
+    yt.backward(torch.tensor(on[3]))
+    for a, b in zip(on[:3], off[:3]):
+        same(a, b)
+    same(on[0], yt)
+    same(on[1], it)
+    same(on[2], xt.grad)
+
+
+def test_max_pool_2x2_nan_wins_like_torch():
+    x = np.arange(2 * 3 * 6 * 6, dtype=np.float32).reshape(2, 3, 6, 6)
+    x[0, 0, 0, :3] = np.nan  # a window with two NaNs, one with one
+    x[1, 2, 5, 5] = np.nan
+    y, idx, gx, g = pool_run(x)
+    xt = torch.tensor(x, requires_grad=True)
+    yt, it = torch.nn.functional.max_pool2d(xt, 2, return_indices=True)
+    yt.backward(torch.tensor(g))
+    same(y, yt)
+    same(idx, it)
+    same(gx, xt.grad)
+
+
+def test_max_pool_2x2_other_configurations_take_numpy():
+    x = np.random.default_rng(0).standard_normal((2, 3, 8, 8)).astype(np.float32)
+    for kw in ({"padding": 1}, {"ceil_mode": True}, {"dilation": 2}):
+        on, off = both_paths(lambda kw=kw: pool_run(x, **kw))
+        for a, b in zip(on, off):
+            same(a, b)
+
+
+def test_max_pool_2x2_read_only_input_and_broadcast_gradient():
+    x = np.random.default_rng(0).standard_normal((4, 2, 6, 6)).astype(np.float32)
+    x.flags.writeable = False  # as a batch from a read-only memmap
+    for on in (True, False):
+        previous = _jit.use_kernels(on)
+        try:
+            t = dl.Tensor(x, requires_grad=True)
+            max_pool2d(t, 2).sum().backward()  # sum's gradient is a read-only broadcast
+        finally:
+            _jit.use_kernels(previous)
+        xt = torch.tensor(x, requires_grad=True)
+        torch.nn.functional.max_pool2d(xt, 2).sum().backward()
+        same(t.grad.data, xt.grad)
+
+
+def test_max_pool_2x2_backward_after_kernels_turned_off():
+    x = np.random.default_rng(0).standard_normal((3, 2, 7, 6)).astype(np.float32)
+    t = dl.Tensor(x, requires_grad=True)
+    y = max_pool2d(t, 2)  # forward compiled
+    previous = _jit.use_kernels(False)
+    try:
+        y.backward(dl.Tensor(np.arange(y.numel(), dtype=np.float32).reshape(y.shape)))
+    finally:
+        _jit.use_kernels(previous)
+    xt = torch.tensor(x, requires_grad=True)
+    yt = torch.nn.functional.max_pool2d(xt, 2)
+    yt.backward(torch.arange(yt.numel(), dtype=torch.float32).reshape(yt.shape))
+    same(t.grad.data, xt.grad)
+
+
+# ---- conv2d's input gradient (col2im) -----------------------------------------------------
+@pytest.mark.parametrize("cfg", [
+    # (N, C_in, C_out, (H, W), k, stride, padding, dilation, groups)
+    (3, 2, 4, (20, 17), 3, 1, 1, 1, 1),
+    (2, 4, 6, (19, 23), (3, 2), (2, 3), (2, 0), (1, 2), 2),
+    (64, 6, 16, (14, 14), 5, 1, 0, 1, 1),  # LeNet's second layer: batch-last on one thread
+    (2, 3, 5, (24, 24), 4, 2, 3, 2, 1),
+])
+def test_conv2d_gradients_both_paths_equal_torch(cfg, two_threads):
+    n, c_in, c_out, hw, k, s, p, d, groups = cfg
+    rng = np.random.default_rng(0)
+    kh, kw = (k, k) if isinstance(k, int) else k
+    x = rng.standard_normal((n, c_in, *hw)).astype(np.float32)
+    w = rng.standard_normal((c_out, c_in // groups, kh, kw)).astype(np.float32)
+
+    def run():
+        xt, wt = dl.Tensor(x, requires_grad=True), dl.Tensor(w, requires_grad=True)
+        y = conv2d(xt, wt, stride=s, padding=p, dilation=d, groups=groups)
+        y.backward(dl.Tensor(np.cos(np.arange(y.numel(), dtype=np.float32)).reshape(y.shape)))
+        return y.data, xt.grad.data, wt.grad.data
+
+    on, off = both_paths(run)
+    xt, wt = torch.tensor(x, requires_grad=True), torch.tensor(w, requires_grad=True)
+    yt = torch.nn.functional.conv2d(xt, wt, stride=s, padding=p, dilation=d, groups=groups)
+    yt.backward(torch.cos(torch.arange(yt.numel(), dtype=torch.float32)).reshape(yt.shape))
+    for a, b, ref in zip(on, off, (yt, xt.grad, wt.grad)):
+        ref = ref.detach().numpy()
+        scale = np.abs(ref).max()  # float32 sums in another order: relative to the largest
+        assert np.abs(a - b).max() <= 1e-5 * scale
+        assert np.abs(a - ref).max() <= 1e-5 * scale
+
+
+def test_col2im_kernel_is_exactly_numpys_col2im():
+    from dlbd_lib.nn.fold_ops import col2im_add
+
+    rng = np.random.default_rng(0)
+    fold = _jit.kernel(_kernels.col2im, F64)
+    for sh, sw, dh, dw, top, left in [(1, 1, 1, 1, 0, 0), (2, 1, 1, 2, 1, 2), (3, 2, 2, 1, 2, 0)]:
+        h, w, kh, kw = 9, 8, 3, 2
+        h_out = (h + 2 * top - dh * (kh - 1) - 1) // sh + 1
+        w_out = (w + 2 * left - dw * (kw - 1) - 1) // sw + 1
+        cols = rng.standard_normal((2, 3, kh, kw, h_out, w_out))
+        acc = np.zeros((2, 3, h + 2 * top, w + 2 * left))
+        col2im_add(acc, cols, (sh, sw), (dh, dw), False)
+        gx = np.empty((2, 3, h, w))
+        fold(cols, sh, sw, dh, dw, top, left, gx)
+        assert np.array_equal(gx, acc[:, :, top:top + h, left:left + w])
+
+
+# ---- the loops as plain Python, and the fall-backs ----------------------------------------
+def test_kernels_run_as_plain_python():
+    out, code = np.empty((1, 1, 1), np.float32), np.empty((1, 1, 1), np.uint8)
+    _kernels.max_pool2x2_forward(np.array([[[1, -2], [3, 3]]], np.float32), out, code)
+    assert out[0, 0, 0] == 3.0 and code[0, 0, 0] == 2  # the first of two maxima wins
+    x = np.array([[[1.0, -2.0, 3.0], [0.5, np.nan, -1.0], [7.0, 7.0, 0.0]]], np.float32)
+    _kernels.max_pool2x2_forward(x, out, code)  # an odd size: the last row and column
+    assert np.isnan(out[0, 0, 0]) and code[0, 0, 0] == 3  # the NaN wins
+    flat = x.reshape(-1)
+    y, mask = np.empty_like(flat), np.empty(flat.shape, np.bool_)
+    _kernels.relu_forward(flat, y, mask)
+    same(y, np.maximum(flat, 0))
+    assert mask.tolist() == [True, False, True, True, True, False, True, True, False]
+
+
+def test_turned_off_by_environment_variable():
+    code = ("import numpy as np, dlbd_lib as dl; from dlbd_lib import _jit; "
+            "from dlbd_lib.nn.functional import relu; "
+            "y = relu(dl.Tensor(np.linspace(-1, 1, 10_000, dtype=np.float32))); "
+            "print(_jit.kernels_enabled(), float(y.sum()))")
+    env = {"DLBD_NO_NUMBA": "1", "PATH": ""}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
+                         text=True, check=True).stdout.split()
+    assert out[0] == "False" and abs(float(out[1]) - 2500.0) < 1.0
+
+
+def test_without_numba_the_numpy_code_runs():
+    code = ("import sys; sys.modules['numba'] = None; "  # import numba now fails
+            "import numpy as np, dlbd_lib as dl; from dlbd_lib import _jit; "
+            "from dlbd_lib.nn.functional import max_pool2d; "
+            "x = dl.Tensor(np.arange(64, dtype=np.float32).reshape(1, 1, 8, 8)); "
+            "print(_jit.kernels_enabled(), float(max_pool2d(x, 2).sum()))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout.split()
+    assert out == ["False", str(float(sum(8 * (2 * i + 1) + 2 * j + 1
+                                             for i in range(4) for j in range(4))))]
+
+
+def test_compiler_failure_warns_once_and_falls_back(monkeypatch):
+    import numba
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("LLVM ran out of memory")
+
+    monkeypatch.setattr(numba, "njit", broken)
+    monkeypatch.setattr(_jit, "_compiled", {})
+    x = np.random.default_rng(0).standard_normal(20_000).astype(np.float32)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        y = relu(dl.Tensor(x))
+        relu(dl.Tensor(x))
+    messages = [str(w.message) for w in caught if w.category is RuntimeWarning]
+    assert len(messages) == 1
+    assert "relu_forward" in messages[0] and "LLVM ran out of memory" in messages[0]
+    same(y.data, np.maximum(x, 0))
