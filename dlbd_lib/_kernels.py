@@ -110,3 +110,46 @@ def col2im(cols: np.ndarray, sh: int, sw: int, dh: int, dw: int, top: int, left:
                                 s = j * sw + q * dw - left
                                 if 0 <= s < w:
                                     gx[a, b, r, s] += cols[a, b, p, q, i, j]
+
+
+@_signature("void(T[:, ::1], T[:, :], T[:, :, ::1], T[:, ::1], T[:, ::1], T[:, ::1], "
+            "T[:, :], T)")
+def lstm_backward_step(dh: np.ndarray, g_t: np.ndarray, gates: np.ndarray,
+                       tanh_c: np.ndarray, c_prev: np.ndarray, dc: np.ndarray,
+                       da: np.ndarray, one: float) -> None:
+    """One step of the LSTM's back-propagation through time, all elementwise work in one
+    pass (the same products, in the same order, as the numpy code of LSTMLayer.backward).
+
+    dh: dL/dh_t from step t+1, g_t: dL/dh_t from the output, gates: (o, i, f, g) of step
+    t, tanh_c: tanh(c_t), c_prev: c_{t-1}, all (H, N) but gates (4, H, N); dc: dL/dc_t in,
+    dL/dc_{t-1} out; da: (4H, N), dL/da_t out (rows o, i, f, g). one: 1 in the dtype.
+    """
+    hidden, n = dh.shape
+    for r in range(hidden):
+        for j in range(n):
+            d = dh[r, j] + g_t[r, j]
+            o, i, f, g = gates[0, r, j], gates[1, r, j], gates[2, r, j], gates[3, r, j]
+            tc = tanh_c[r, j]
+            da[r, j] = d * (((one - o) * o) * tc)             # dL/da_o = dh tanh(c) o (1 - o)
+            c = dc[r, j] + d * ((one - tc * tc) * o)         # dc += dh o (1 - tanh(c)^2)
+            da[hidden + r, j] = c * (((one - i) * i) * g)    # dL/da_i = dc g i (1 - i)
+            da[2 * hidden + r, j] = c * (((one - f) * f) * c_prev[r, j])  # dc c_{t-1} f(1-f)
+            da[3 * hidden + r, j] = c * ((one - g * g) * i)  # dL/da_g = dc i (1 - g^2)
+            dc[r, j] = c * f                                 # d c_t / d c_{t-1} = f
+
+
+@_signature("void(T[:, :, ::1], T[:, ::1], T[:, ::1], T)")
+def lstm_forward_cell(gates: np.ndarray, c_prev: np.ndarray, c: np.ndarray,
+                      half: float) -> None:
+    """The LSTM step between its two tanh calls, in one pass: the sigmoid gates from
+    tanh(a / 2) (sigmoid = tanh(a/2)/2 + 1/2), then c_t = f c_{t-1} + i g.
+    gates: (4, H, N), rows o, i, f, g, holding tanh of the (halved) pre-activations; c_prev,
+    c: (H, N). half: 0.5 in the dtype."""
+    _, hidden, n = gates.shape
+    for r in range(hidden):
+        for j in range(n):
+            o = gates[0, r, j] * half + half
+            i = gates[1, r, j] * half + half
+            f = gates[2, r, j] * half + half
+            gates[0, r, j], gates[1, r, j], gates[2, r, j] = o, i, f
+            c[r, j] = f * c_prev[r, j] + i * gates[3, r, j]

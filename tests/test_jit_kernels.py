@@ -223,6 +223,44 @@ def test_col2im_kernel_is_exactly_numpys_col2im():
         assert np.array_equal(gx, acc[:, :, top:top + h, left:left + w])
 
 
+# ---- LSTM ---------------------------------------------------------------------------------
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("batch_first", [False, True])
+def test_lstm_both_paths_bit_identical_and_equal_torch(dtype, batch_first):
+    from dlbd_lib import nn
+    from dlbd_lib.torch_bridge import copy_weights
+
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((5, 7, 3) if batch_first else (7, 5, 3)).astype(dtype)
+    h0, c0 = (rng.standard_normal((4, 5, 6)).astype(dtype) for _ in range(2))
+    torch.manual_seed(0)
+    tm = torch.nn.LSTM(3, 6, num_layers=2, batch_first=batch_first, bidirectional=True)
+    m = nn.LSTM(3, 6, num_layers=2, batch_first=batch_first, bidirectional=True)
+    copy_weights(tm, m)
+    if dtype == np.float64:
+        tm, m = tm.double(), m.double()
+
+    def run():
+        for p in m.parameters():
+            p.grad = None
+        xt, ht, ct = (dl.Tensor(a, requires_grad=True) for a in (x, h0, c0))
+        out, (h, c) = m(xt, (ht, ct))
+        (out.sum() * 0.3 + (h * h).sum() + c.sum()).backward()  # sum: a read-only gradient
+        return [out.data, h.data, c.data, xt.grad.data, ht.grad.data, ct.grad.data] + \
+            [p.grad.data for p in m.parameters()]
+
+    on, off = both_paths(run)
+    for a, b in zip(on, off):
+        same(a, b)
+    xt, ht, ct = (torch.tensor(a, requires_grad=True) for a in (x, h0, c0))
+    out, (h, c) = tm(xt, (ht, ct))
+    (out.sum() * 0.3 + (h * h).sum() + c.sum()).backward()
+    tol = 1e-5 if dtype == np.float32 else 1e-12
+    refs = [out, h, c, xt.grad, ht.grad, ct.grad] + [p.grad for p in tm.parameters()]
+    for a, ref in zip(on, refs):
+        np.testing.assert_allclose(a, ref.detach().numpy(), rtol=tol, atol=tol)
+
+
 # ---- the loops as plain Python, and the fall-backs ----------------------------------------
 def test_kernels_run_as_plain_python():
     out, code = np.empty((1, 1, 1), np.float32), np.empty((1, 1, 1), np.uint8)

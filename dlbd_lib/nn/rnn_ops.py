@@ -31,6 +31,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from dlbd_lib import _kernels
+from dlbd_lib._jit import kernel
 from dlbd_lib.tensor import Function, Tensor
 
 __all__ = ["RNNLayer", "LSTMLayer", "GRULayer", "rnn_layer", "lstm_layer", "gru_layer"]
@@ -205,11 +207,18 @@ class LSTMLayer(Function):
         hT[0], cT[0] = _initial(h0, N, H), _initial(c0, N, H)
         wh = np.empty((4 * H, N), dtype=A.dtype)
         ig = np.empty((H, N), dtype=A.dtype)
+        cell = kernel(_kernels.lstm_forward_cell, A.dtype)  # the lines after tanh(a), fused
+        half_t = A.dtype.type(0.5)
         for t in range(L):
             a = A[t]
             np.matmul(W_hh_half, hT[t], out=wh)
             a += wh
             np.tanh(a, out=a)
+            if cell is not None:
+                cell(gates[t], cT[t], cT[t + 1], half_t)
+                np.tanh(cT[t + 1], out=tanh_c[t])
+                np.multiply(gates[t, 0], tanh_c[t], out=hT[t + 1])
+                continue
             sig = a[: 3 * H]
             sig *= 0.5
             sig += 0.5
@@ -229,10 +238,22 @@ class LSTMLayer(Function):
         return packed
 
     def backward(self, g):
-        gates, hT, cT, tanh_c = self.gates, self.hT, self.cT, self.tanh_c
+        gates, cT, tanh_c = self.gates, self.cT, self.tanh_c
         L, _, H, N = gates.shape
         dt, bf = gates.dtype, self.batch_first
+        if not g.flags.writeable:
+            g = np.array(g)  # e.g. a broadcast gradient: the compiled step takes writeable
         gT = _columns(g[:, :L] if bf else g[:L], bf, self.reverse)
+        W_hh_T = _lstm_order(self.W_hh).T   # (H, 4H), columns in op order
+        dA = np.empty((4 * H, L, N), dt)  # dL/da_t of every step, side by side
+        dc = np.array((g[:, L] if bf else g[L]).T, dtype=dt, order="C")  # dL/dc_L, from c_n
+        step = kernel(_kernels.lstm_backward_step, dt)
+        if step is not None:  # the loop below, its elementwise work compiled into one call
+            dh, one = np.zeros((H, N), dt), dt.type(1)
+            for t in range(L - 1, -1, -1):
+                step(dh, gT[t], gates[t], tanh_c[t], cT[t], dc, dA[:, t], one)
+                np.matmul(W_hh_T, dA[:, t], out=dh)
+            return self._gradients(dA, dh, dc)
         o, i, f, gg = gates[:, 0], gates[:, 1], gates[:, 2], gates[:, 3]
         # Factors that need no recursion, computed for all steps at once:
         #   dL/da_o = dh tanh(c) o (1 - o)                       -> dA_o = dh * P
@@ -258,11 +279,8 @@ class LSTMLayer(Function):
         np.multiply(gg, gg, out=tmp)
         np.subtract(1, tmp, out=tmp)
         np.multiply(tmp, i, out=R[:, 2])
-        W_hh_T = _lstm_order(self.W_hh).T   # (H, 4H), columns in op order
-        dA = np.empty((4 * H, L, N), dt)  # dL/da_t of every step, side by side
         da = np.empty((4, H, N), dt)
         dh = np.zeros((H, N), dt)           # dL/dh_t arriving from step t+1
-        dc = np.array((g[:, L] if bf else g[L]).T, dtype=dt, order="C")  # dL/dc_L, from c_n
         dhq = np.empty((H, N), dt)
         for t in range(L - 1, -1, -1):
             dh += gT[t]
@@ -274,8 +292,12 @@ class LSTMLayer(Function):
             da2 = da.reshape(4 * H, N)
             np.matmul(W_hh_T, da2, out=dh)                   # d a_t / d h_{t-1} = W_hh
             dA[:, t] = da2
+        return self._gradients(dA, dh, dc)
+
+    def _gradients(self, dA, dh, dc):
+        """The op's input gradients from every step's dL/da_t and the initial states'."""
         need = self.needs_grad
-        dx, dW_ih, dW_hh, db = _weight_grads(self, dA, self.xT, hT, _lstm_order(self.W_ih),
+        dx, dW_ih, dW_hh, db = _weight_grads(self, dA, self.xT, self.hT, _lstm_order(self.W_ih),
                                              (need[0], need[3], need[4], need[5] or need[6]))
         dh0 = _state_grad(dh, self.inputs[1]) if need[1] else None
         dc0 = _state_grad(dc, self.inputs[2]) if need[2] else None
