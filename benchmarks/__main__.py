@@ -13,6 +13,11 @@ README.md between the benchmark markers.
 The engines alternate in blocks of --block steps (dlbd, torch, dlbd, ...), with --pause
 seconds between blocks when several threads run: idle OpenBLAS and OpenMP threads keep
 spinning for a while after their work, and would steal the cores of the other engine.
+After each pause, --settle seconds of untimed steps (default 0.1) let the engine wake its
+own threads again: on the 2-core virtual machine of the README's tables, the steps of the
+first ~50 ms after a pause took up to 1.8x a training loop's steady step for dlbd_lib
+(whose pool threads sleep between ops) and 1.4x for torch, but only for its first step
+(its OpenMP threads spin); `--settle 0` times those steps too.
 The tables give median step times and the ratio dlbd/torch. Measure on a quiet machine:
 on machines where OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE are set for old OpenBLAS builds,
 unset both for this command (`env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python -m
@@ -55,7 +60,8 @@ def _blas_info() -> str:
     libs = [i for i in threadpool_info() if i.get("user_api") == "blas"]
     if not libs:
         return "an unknown BLAS"
-    i = libs[0]
+    # numpy's own (a wheel bundles it under numpy.libs), not scipy's, which numba loads
+    i = next((lib for lib in libs if "numpy" in str(lib.get("filepath", ""))), libs[0])
     kernel = f", {i['architecture']} kernel" if i.get("architecture") else ""
     return (f"{i['internal_api']} {i['version']} ({i.get('threading_layer', '?')}{kernel}, "
             f"{_threads(i['num_threads'])})")
@@ -72,8 +78,13 @@ def machine_description(torch_device: str = "cpu") -> str:
     except OSError:
         pass
     env = ", ".join(f"{k}={os.environ[k]}" for k in BLAS_ENV if k in os.environ) or "none"
+    from dlbd_lib import _jit
+
+    kernels = (f"numba {sys.modules['numba'].__version__} kernels" if _jit.kernels_enabled()
+               else "numpy code only, no numba")
     text = (f"{cpu}, {os.cpu_count()} cores; Python {platform.python_version()}; numpy "
-            f"{np.__version__} with {_blas_info()}; dlbd_lib {_threads(dl.get_num_threads())}; "
+            f"{np.__version__} with {_blas_info()}; dlbd_lib {_threads(dl.get_num_threads())}, "
+            f"{kernels}; "
             f"torch {torch.__version__} ({_threads(torch.get_num_threads())}); BLAS/OpenMP "
             f"environment variables: {env}")
     if torch_device.startswith("cuda"):
@@ -82,8 +93,10 @@ def machine_description(torch_device: str = "cpu") -> str:
 
 
 def time_workload(w: Workload, repeats: int, warmup: int, block: int = 5,
-                  pause: float = 0.0) -> dict:
-    """Median step times of both engines, alternating blocks of `block` steps."""
+                  pause: float = 0.0, settle: float = 0.0) -> dict:
+    """Median step times of both engines, alternating blocks of `block` steps; after each
+    pause, untimed steps for `settle` seconds first (the engine's threads and cores wake up
+    again)."""
     first_d, first_t = w.dlbd_step(), float(w.torch_step())
     for _ in range(warmup):
         w.dlbd_step()
@@ -93,6 +106,9 @@ def time_workload(w: Workload, repeats: int, warmup: int, block: int = 5,
         for name, step in (("dlbd", w.dlbd_step), ("torch", w.torch_step)):
             if pause:
                 time.sleep(pause)  # let the other engine's idle threads go to sleep
+                t_end = time.perf_counter() + settle
+                while time.perf_counter() < t_end:
+                    step()
             for _ in range(min(block, repeats - len(times[name]))):
                 t0 = time.perf_counter()
                 step()
@@ -105,12 +121,12 @@ def time_workload(w: Workload, repeats: int, warmup: int, block: int = 5,
 
 def run(repeats: int = 40, warmup: int = 5, only: list[str] | None = None,
         torch_device: str = "cpu", one_thread: bool = False, block: int = 5,
-        pause: float = 0.0) -> list[dict]:
+        pause: float = 0.0, settle: float = 0.0) -> list[dict]:
     rows = []
     for name, build in builders(torch_device, one_thread).items():
         if only and name not in only:
             continue
-        rows.append(time_workload(build(), repeats, warmup, block, pause))
+        rows.append(time_workload(build(), repeats, warmup, block, pause, settle))
     return rows
 
 
@@ -148,10 +164,11 @@ def threads(n: int):
 def measure(args: argparse.Namespace, n_threads: int, only: list[str] | None) -> str:
     """Run the benchmark on n_threads (0: defaults); returns the Markdown report."""
     pause = args.pause if args.pause is not None else (0.0 if n_threads == 1 else 0.2)
+    settle = (args.settle if args.settle is not None else 0.1) if pause else 0.0
     with threads(n_threads):
         machine = machine_description(args.torch_device)
         rows = run(args.repeats, args.warmup, only, args.torch_device, n_threads == 1,
-                   args.block, pause)
+                   args.block, pause, settle)
     label = "torch CPU" if args.torch_device == "cpu" else f"torch {args.torch_device}"
     flag = f" --threads {n_threads}" if n_threads else ""
     header = (f"Measured {_dt.date.today().isoformat()} with `python -m benchmarks "
@@ -159,7 +176,8 @@ def measure(args: argparse.Namespace, n_threads: int, only: list[str] | None) ->
               f"{'' if n_threads else ' (each library on its default threads)'}.\n\n"
               f"Machine: {machine}.\n\nMedian time of one training step (forward, loss, "
               "backward, SGD-momentum update); the engines alternate in blocks of "
-              f"{args.block} steps{f' with {pause} s pauses' if pause else ''}, from the "
+              f"{args.block} steps{f' with {pause} s pauses' if pause else ''}"
+              f"{f', each block after {settle} s of untimed steps' if settle else ''}, from the "
               "same weights and data.\n")
     if args.note:
         header += f"\nNote: {args.note}\n"
@@ -203,6 +221,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--warmup", type=int, default=5)
     parser.add_argument("--block", type=int, default=5,
                         help="steps of one engine before switching to the other")
+    parser.add_argument("--settle", type=float, default=None,
+                        help="seconds of untimed steps after each pause (default 0.1): the "
+                             "first steps after a pause run while the engine's threads and "
+                             "cores wake up, which a training loop's steady state does not see")
     parser.add_argument("--pause", type=float, default=None,
                         help="seconds between blocks (default 0.2, or 0 with --threads 1)")
     parser.add_argument("--only", default="", help="comma-separated workload names")

@@ -39,7 +39,29 @@ def test_main_writes_the_results_file(tmp_path, capsys):
     assert text.startswith("# Benchmark: dlbd_lib vs PyTorch")
     assert "MLP 64-128-10, batch 64" in text and "Machine:" in text and "--threads 1" in text
     # numpy's BLAS, dlbd_lib and torch were all pinned to one thread
-    assert "1 thread)" in text and "dlbd_lib 1 thread;" in text
+    assert "1 thread)" in text and "dlbd_lib 1 thread, " in text
+    assert "numba" in text  # its kernels ("numba 0.68.1 kernels" or "no numba")
+
+
+def test_each_block_after_a_pause_starts_with_untimed_settling_steps():
+    from benchmarks.__main__ import time_workload
+    from benchmarks.workloads import Workload
+
+    calls = {"dlbd": 0, "torch": 0}
+
+    def step(name):
+        def f():
+            calls[name] += 1
+            return 1.0
+        return f
+
+    w = Workload("w", "w", 1.0, step("dlbd"), step("torch"))
+    time_workload(w, repeats=4, warmup=0, block=2, pause=0.01, settle=0.05)
+    # 1 first-loss step + 4 timed + at least one settling step in each of 2 blocks
+    assert calls["dlbd"] > 7 and calls["torch"] > 7
+    calls.update(dlbd=0, torch=0)
+    time_workload(w, repeats=4, warmup=0, block=2, pause=0.01, settle=0.0)
+    assert calls == {"dlbd": 5, "torch": 5}
 
 
 def test_write_readme_replaces_only_the_marked_block(tmp_path):
