@@ -154,3 +154,14 @@ def lstm_forward_cell(gates: np.ndarray, c_prev: np.ndarray, c: np.ndarray,
             f = gates[2, r, j] * half + half
             gates[0, r, j], gates[1, r, j], gates[2, r, j] = o, i, f
             c[r, j] = f * c_prev[r, j] + i * gates[3, r, j]
+
+
+@_signature("void(T[::1], T[::1], T[::1], T, T)")
+def sgd_momentum(x: np.ndarray, g: np.ndarray, buf: np.ndarray, momentum: float,
+                 neg_lr: float) -> None:
+    """b <- momentum * b + g, x <- x + (-lr) * b in one pass, the same operations in the
+    same order as SGD's numpy code (so the same numbers).   x, g, buf: (n,)."""
+    for i in range(x.size):
+        b = buf[i] * momentum + g[i]
+        buf[i] = b
+        x[i] += b * neg_lr

@@ -324,3 +324,48 @@ def test_compiler_failure_warns_once_and_falls_back(monkeypatch):
     assert len(messages) == 1
     assert "relu_forward" in messages[0] and "LLVM ran out of memory" in messages[0]
     same(y.data, np.maximum(x, 0))
+
+
+# ---- SGD with momentum --------------------------------------------------------------------
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_sgd_momentum_both_paths_bit_identical_and_equal_torch(dtype):
+    from dlbd_lib.optim import SGD
+
+    rng = np.random.default_rng(0)
+    w0 = rng.standard_normal((300, 200)).astype(dtype)
+    grads = [rng.standard_normal(w0.shape).astype(dtype) for _ in range(4)]
+
+    def run():
+        p = dl.Tensor(w0.copy(), requires_grad=True)
+        opt = SGD([p], lr=0.05, momentum=0.9)
+        for g in grads:
+            p.grad = dl.Tensor(g)
+            opt.step()
+        return p.data
+
+    on, off = both_paths(run)
+    same(on, off)
+    pt = torch.tensor(w0, requires_grad=True)
+    opt = torch.optim.SGD([pt], lr=0.05, momentum=0.9)
+    for g in grads:
+        pt.grad = torch.tensor(g)
+        opt.step()
+    np.testing.assert_allclose(on, pt.detach().numpy(), rtol=1e-6, atol=1e-6)
+
+
+def test_conv2d_backward_twice_with_kept_columns(two_threads):
+    # the forward keeps small columns for the backward; a second backward (the graph is kept)
+    # must find them unchanged
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((8, 3, 20, 20)).astype(np.float32)
+    w = rng.standard_normal((4, 3, 3, 3)).astype(np.float32)
+    xt, wt = dl.Tensor(x, requires_grad=True), dl.Tensor(w, requires_grad=True)
+    y = conv2d(xt, wt, padding=1)
+    assert y._ctx.kept is not None
+    y.sum().backward()
+    first = wt.grad.data.copy()
+    y.sum().backward()
+    np.testing.assert_allclose(wt.grad.data, 2 * first, rtol=1e-6)
+    xr, wr = torch.tensor(x, requires_grad=True), torch.tensor(w, requires_grad=True)
+    torch.nn.functional.conv2d(xr, wr, padding=1).sum().backward()
+    np.testing.assert_allclose(first, wr.grad.numpy(), rtol=1e-4, atol=1e-4)

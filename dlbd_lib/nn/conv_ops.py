@@ -14,14 +14,15 @@ blocks on 8x8 digits). Otherwise: the batch is cut into slices that run on the e
 threads (`dlbd_lib.set_num_threads`; numpy releases the GIL in copies and BLAS calls), and
 each slice works through chunks of samples whose columns fit in the CPU's L2 cache (~1 MB):
 copy the windows into the chunk's column buffer, multiply straight into the chunk's rows
-of the output (matmul's `out=`, so the output is already NCHW, no transpose copy). The
+of the output (matmul's `out=`, so the output is already NCHW, no transpose copy). Big
 columns are not kept: the backward copies them again chunk by chunk, for the weight
 gradient, then reuses the buffer for W^T g and adds it back onto the windows (col2im).
-Copying in cache costs less than writing all columns to memory and reading them back.
-With numba installed, that col2im is one compiled
-loop (`dlbd_lib._kernels.col2im`, 3-5x faster than numpy's kh*kw strided adds) writing
-straight into the input's gradient; on two or more threads small images then take this
-sliced path too (LeNet at batch 64, two threads: 4.97 against 5.49 ms a step).
+Copying in cache costs less than writing all columns to memory and reading them back;
+columns of up to ~5 MB are kept from the forward (`_KEEP_MAX`). With numba installed,
+col2im is one compiled loop (`dlbd_lib._kernels.col2im`, 3-5x faster than numpy's kh*kw
+strided adds) writing straight into the input's gradient; on two or more threads small
+images then take this sliced path too (LeNet at batch 64, two threads: 4.97 against
+5.49 ms a step).
 """
 
 from __future__ import annotations
@@ -96,6 +97,11 @@ _CHUNK_BYTES = 1 << 20  # columns of this many bytes at a time stay in the L2 ca
 # batch 256, one thread: 34.3 ms either way) and slower on two threads than the sliced
 # path (33 against 27 ms); at batch 64 the two paths tie on two threads (8.9 and 8.7 ms).
 _BATCH_LAST_MAX = 1 << 20
+# The sliced path keeps the whole batch's columns for the backward (instead of copying the
+# windows again there) up to this many elements (~5 MB in float32): LeNet at batch 64, two
+# threads, 4.41 against 4.66 ms a step (both its layers keep theirs); the CIFAR-sized CNN's
+# first layer (1.8M elements) measured 1 ms slower kept than copied again.
+_KEEP_MAX = 1_300_000
 
 
 def _chunks(lo: int, hi: int, step: int):
@@ -135,10 +141,14 @@ class Conv2dOp(Function):
         per_sample = c_in * kh * kw * length
         step = max(1, _CHUNK_BYTES // (per_sample * x.itemsize))
 
+        kept = (np.empty((n, c_in, kh, kw, h_out, w_out), dtype=x.dtype)
+                if n * per_sample <= _KEEP_MAX else None)
+
         def body(lo: int, hi: int) -> None:
-            buf = np.empty((min(step, hi - lo), c_in, kh, kw, h_out, w_out), dtype=x.dtype)
+            buf = np.empty((min(step, hi - lo), c_in, kh, kw, h_out, w_out), dtype=x.dtype) \
+                if kept is None else None
             for a, b in _chunks(lo, hi, step):
-                cols = buf[:b - a]
+                cols = buf[:b - a] if kept is None else kept[a:b]
                 np.copyto(cols, win[a:b].transpose(0, 1, 4, 5, 2, 3))  # im2col
                 o = out[a:b].reshape(b - a, groups, c_out // groups, length)
                 np.matmul(w_g, cols.reshape(b - a, groups, k_group, length), out=o)
@@ -146,9 +156,9 @@ class Conv2dOp(Function):
                     o += b_g
 
         parallel_for(body, n, per_sample + out[0].size)
-        # the columns are not kept: the backward copies them again, slice by slice, which
+        # big columns are not kept: the backward copies them again, slice by slice, which
         # costs less than writing them all to memory and reading them back
-        self.win, self.step = win, step
+        self.win, self.step, self.kept = win, step, kept
         return out
 
     def _forward_batch_last(self, x, weight, bias, padding, dilation, out_hw):
@@ -218,6 +228,8 @@ class Conv2dOp(Function):
         # the compiled col2im writes each slice's gradient straight into gx (dlbd_lib._jit)
         fold = kernel(_kernels.col2im, g.dtype) if need_x else None
 
+        kept = self.kept
+
         def body(lo: int, hi: int) -> None:
             size = min(step, hi - lo)
             buf = np.empty((size, c_in, kh, kw, h_out, w_out), dtype=g.dtype)
@@ -225,8 +237,10 @@ class Conv2dOp(Function):
             for a, b in _chunks(lo, hi, step):
                 cols = buf[:b - a]
                 if need_w:  # d out/d W: gW = sum_n g_n cols_n^T
-                    np.copyto(cols, win[a:b].transpose(0, 1, 4, 5, 2, 3))
-                    part = _weight_grad(g_g[a:b], cols.reshape(b - a, groups, k_group, length))
+                    if kept is None:
+                        np.copyto(cols, win[a:b].transpose(0, 1, 4, 5, 2, 3))
+                    src = cols if kept is None else kept[a:b]  # kept: read, never written
+                    part = _weight_grad(g_g[a:b], src.reshape(b - a, groups, k_group, length))
                     gw = part if gw is None else np.add(gw, part, out=gw)
                 if need_x:  # d out/d x = col2im(W^T g)
                     np.matmul(w_t, g_g[a:b], out=cols.reshape(b - a, groups, k_group, length))

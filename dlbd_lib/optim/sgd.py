@@ -8,6 +8,8 @@ from typing import Any
 
 import numpy as np
 
+from dlbd_lib import _kernels
+from dlbd_lib._jit import fits, kernel
 from dlbd_lib.optim.optimizer import Optimizer, ParamsT, blockwise
 
 __all__ = ["SGD"]
@@ -88,11 +90,25 @@ class SGD(Optimizer):
                         buf = s["momentum_buffer"] = g.copy()
                         blockwise(partial(_with_buffer, lr, momentum, 0.0, nesterov, False),
                                   x, g, buf, tmp)
-                    else:
+                    elif dampening or nesterov or not _one_pass(x, g, buf, momentum, lr):
                         blockwise(partial(_with_buffer, lr, momentum, dampening, nesterov,
                                           True), x, g, buf, tmp)
                 p._bump_version()
         return loss
+
+
+def _one_pass(x: np.ndarray, g: np.ndarray, buf: np.ndarray, momentum: float,
+              lr: float) -> bool:
+    """The momentum update as one compiled pass (dlbd_lib._jit), when it can run: numba
+    there, big contiguous arrays of one dtype. True when it ran."""
+    if x.size < 4096 or not (x.dtype == g.dtype == buf.dtype) or not fits(x, g, buf):
+        return False
+    k = kernel(_kernels.sgd_momentum, x.dtype)
+    if k is None:
+        return False
+    k(x.reshape(-1), g.reshape(-1), buf.reshape(-1), x.dtype.type(momentum),
+      x.dtype.type(-lr))
+    return True
 
 
 def _plain(lr: float, x: np.ndarray, g: np.ndarray, tmp: np.ndarray) -> None:
