@@ -12,7 +12,7 @@ batch slices side by side). Every such op keeps its numpy code, which runs when:
 
 Both paths give the same results (the tests run each op both ways). Kernels compile on
 first use, one dtype at a time, and numba caches the machine code on disk, so a later
-process loads it in milliseconds instead of compiling again (about a second).
+process loads it in milliseconds instead of compiling again (0.1 to 0.4 s a kernel).
 """
 
 from __future__ import annotations
