@@ -20,10 +20,10 @@ pytest.importorskip("numba")
 F32, F64 = np.dtype(np.float32), np.dtype(np.float64)
 
 
-@pytest.fixture
-def kernels_off():
-    """Run the body with the numpy code (restores the setting afterwards)."""
-    previous = _jit.use_kernels(False)
+@pytest.fixture(autouse=True)
+def kernels_on():
+    """Every test here starts with the kernels on (even under DLBD_NO_NUMBA=1)."""
+    previous = _jit.use_kernels(True)
     yield
     _jit.use_kernels(previous)
 
