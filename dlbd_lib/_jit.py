@@ -1,16 +1,18 @@
 """Compiled kernels for the engine's memory-bound passes, when numba is installed.
 
-A few ops (ReLU, 2x2 max pooling) make several numpy passes over arrays of millions of
-elements, each pass reading and writing all of memory; `dlbd_lib._kernels` writes each as
-one loop, and numba compiles it (with the GIL released, so the engine's threads run the
-batch slices side by side). Every such op keeps its numpy code, which runs when:
+A few ops make several numpy passes, or many small numpy calls, where one loop would do:
+ReLU, 2x2 max pooling, conv's col2im, an LSTM time step, SGD with momentum.
+`dlbd_lib._kernels` writes each as one loop, and numba compiles it (with the GIL released,
+so the engine's threads run the batch slices side by side). Every such op keeps its numpy
+code, which runs when:
 
 - numba is not installed (it is optional: `pip install numba`),
 - `DLBD_NO_NUMBA=1` is set, or `use_kernels(False)` was called,
 - the compiler failed (a warning says why, once), or the input is small, not contiguous
   or not floating point.
 
-Both paths give the same results (the tests run each op both ways). Kernels compile on
+Both paths give the same results (the tests run each op both ways; the one difference is
+which position a 2x2 max-pooling window holding a NaN reports). Kernels compile on
 first use, one dtype at a time, and numba caches the machine code on disk, so a later
 process loads it in milliseconds instead of compiling again (0.1 to 0.4 s a kernel).
 """
