@@ -369,3 +369,18 @@ def test_conv2d_backward_twice_with_kept_columns(two_threads):
     xr, wr = torch.tensor(x, requires_grad=True), torch.tensor(w, requires_grad=True)
     torch.nn.functional.conv2d(xr, wr, padding=1).sum().backward()
     np.testing.assert_allclose(first, wr.grad.numpy(), rtol=1e-4, atol=1e-4)
+
+
+def test_conv2d_keeps_no_columns_under_no_grad():
+    x = dl.Tensor(np.ones((8, 3, 20, 20), np.float32))
+    w = dl.Tensor(np.ones((4, 3, 3, 3), np.float32), requires_grad=True)
+    with dl.no_grad():
+        y = conv2d(x, w, padding=1)
+    assert y._ctx is None  # no graph, and (checked below) no columns were kept for one
+    from dlbd_lib.nn.conv_ops import Conv2dOp
+    op = Conv2dOp()
+    with dl.no_grad():
+        op.forward(x.data, w.data, None, (1, 1), (1, 1, 1, 1), (1, 1), 1)
+    assert op.kept is None
+    op.forward(x.data, w.data, None, (1, 1), (1, 1, 1, 1), (1, 1), 1)
+    assert op.kept is not None

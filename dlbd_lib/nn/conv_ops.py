@@ -35,6 +35,7 @@ from dlbd_lib import _kernels
 from dlbd_lib._jit import kernel
 from dlbd_lib._parallel import get_num_threads, parallel_for
 from dlbd_lib.errors import DtypeError, ShapeError, fmt_shape
+from dlbd_lib.grad_mode import is_grad_enabled
 from dlbd_lib.nn.conv_args import (
     IntPair,
     _as_tensor,
@@ -141,8 +142,9 @@ class Conv2dOp(Function):
         per_sample = c_in * kh * kw * length
         step = max(1, _CHUNK_BYTES // (per_sample * x.itemsize))
 
+        # kept for the backward only where there will be one (no_grad: inference)
         kept = (np.empty((n, c_in, kh, kw, h_out, w_out), dtype=x.dtype)
-                if n * per_sample <= _KEEP_MAX else None)
+                if n * per_sample <= _KEEP_MAX and is_grad_enabled() else None)
 
         def body(lo: int, hi: int) -> None:
             buf = np.empty((min(step, hi - lo), c_in, kh, kw, h_out, w_out), dtype=x.dtype) \
