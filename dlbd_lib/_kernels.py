@@ -165,3 +165,57 @@ def sgd_momentum(x: np.ndarray, g: np.ndarray, buf: np.ndarray, momentum: float,
         b = buf[i] * momentum + g[i]
         buf[i] = b
         x[i] += b * neg_lr
+
+
+@_signature("void(T[:, :, ::1], T[:, ::1], T[:, ::1], T)")
+def gru_forward_gates(gates: np.ndarray, w_n: np.ndarray, xa_n: np.ndarray,
+                      half: float) -> None:
+    """The GRU step between its two tanh calls, in one pass: r, z from tanh(a / 2)
+    (sigmoid = tanh(a/2)/2 + 1/2), then the candidate's pre-activation r * (W_hn h + b_hn)
+    + (W_in x + b_in), left in the n rows for the caller's tanh.
+    gates: (3, H, N), rows r, z (holding tanh of the halved pre-activations), n; w_n:
+    W_hn h_{t-1} + b_hn and xa_n: W_in x_t + b_in, (H, N). half: 0.5 in the dtype."""
+    _, hidden, n = gates.shape
+    for i in range(hidden):
+        for j in range(n):
+            r = gates[0, i, j] * half + half
+            gates[0, i, j] = r
+            gates[1, i, j] = gates[1, i, j] * half + half
+            gates[2, i, j] = r * w_n[i, j] + xa_n[i, j]
+
+
+@_signature("void(T[:, :, ::1], T[:, ::1], T[:, ::1])")
+def gru_forward_state(gates: np.ndarray, h_prev: np.ndarray, h: np.ndarray) -> None:
+    """h_t = n + z (h_{t-1} - n) in one pass.   gates: (3, H, N) (r, z, n); h_prev, h:
+    (H, N)."""
+    _, hidden, n = gates.shape
+    for i in range(hidden):
+        for j in range(n):
+            c = gates[2, i, j]
+            h[i, j] = c + (h_prev[i, j] - c) * gates[1, i, j]
+
+
+@_signature("void(T[:, ::1], T[:, ::1], T[:, :], T[:, :, ::1], T[:, ::1], T[:, ::1], "
+            "T[:, :], T[:, :], T)")
+def gru_backward_step(dh: np.ndarray, dhz: np.ndarray, g_t: np.ndarray, gates: np.ndarray,
+                      hn: np.ndarray, h_prev: np.ndarray, dg: np.ndarray, dxn: np.ndarray,
+                      one: float) -> None:
+    """One step of the GRU's back-propagation through time, its elementwise work in one
+    pass (the same products, in the same order, as the numpy code of GRULayer.backward).
+
+    dh: W_hh^T dL/dg_{t+1} from the caller's matmul, dhz: dL/dh_{t+1} z_{t+1} (the direct
+    path; replaced by this step's), g_t: dL/dh_t from the output, gates: (r, z, n) of step
+    t, (3, H, N), hn: W_hn h_{t-1} + b_hn, h_prev: h_{t-1}, all (H, N). dg: (3H, N),
+    dL/d(W_hh h_{t-1} + b_hh) out (rows r, z, n); dxn: (H, N), dL/da_n out.
+    """
+    hidden, n = dh.shape
+    for i in range(hidden):
+        for j in range(n):
+            d = g_t[i, j] + (dh[i, j] + dhz[i, j])  # total dL/dh_t
+            r, z, c = gates[0, i, j], gates[1, i, j], gates[2, i, j]
+            kn = (one - z) * (one - c * c)                       # (1 - z)(1 - n^2)
+            dg[i, j] = d * ((((one - r) * r) * hn[i, j]) * kn)   # dL/da_r
+            dg[hidden + i, j] = d * ((h_prev[i, j] - c) * ((one - z) * z))  # dL/da_z
+            dg[2 * hidden + i, j] = d * (kn * r)                 # dL/d(hn)
+            dxn[i, j] = d * kn                                   # dL/da_n
+            dhz[i, j] = d * z                                    # h_t = ... + z h_{t-1}

@@ -231,40 +231,50 @@ def test_col2im_kernel_is_exactly_numpys_col2im():
         assert np.array_equal(gx, acc[:, :, top:top + h, left:left + w])
 
 
-# ---- LSTM ---------------------------------------------------------------------------------
+# ---- LSTM and GRU --------------------------------------------------------------------------
+@pytest.mark.parametrize("cell", ["LSTM", "GRU"])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("batch_first", [False, True])
-def test_lstm_both_paths_bit_identical_and_equal_torch(dtype, batch_first):
+def test_recurrent_both_paths_bit_identical_and_equal_torch(cell, dtype, batch_first):
     from dlbd_lib import nn
     from dlbd_lib.torch_bridge import copy_weights
 
     rng = np.random.default_rng(0)
     x = rng.standard_normal((5, 7, 3) if batch_first else (7, 5, 3)).astype(dtype)
     h0, c0 = (rng.standard_normal((4, 5, 6)).astype(dtype) for _ in range(2))
+    states = (h0, c0) if cell == "LSTM" else (h0,)
     torch.manual_seed(0)
-    tm = torch.nn.LSTM(3, 6, num_layers=2, batch_first=batch_first, bidirectional=True)
-    m = nn.LSTM(3, 6, num_layers=2, batch_first=batch_first, bidirectional=True)
+    tm = getattr(torch.nn, cell)(3, 6, num_layers=2, batch_first=batch_first,
+                                 bidirectional=True)
+    m = getattr(nn, cell)(3, 6, num_layers=2, batch_first=batch_first, bidirectional=True)
     copy_weights(tm, m)
     if dtype == np.float64:
         tm, m = tm.double(), m.double()
 
+    def loss_of(out, state):
+        h, c = state if cell == "LSTM" else (state, state)
+        return out.sum() * 0.3 + (h * h).sum() + c.sum()  # sum: a read-only gradient
+
     def run():
         for p in m.parameters():
             p.grad = None
-        xt, ht, ct = (dl.Tensor(a, requires_grad=True) for a in (x, h0, c0))
-        out, (h, c) = m(xt, (ht, ct))
-        (out.sum() * 0.3 + (h * h).sum() + c.sum()).backward()  # sum: a read-only gradient
-        return [out.data, h.data, c.data, xt.grad.data, ht.grad.data, ct.grad.data] + \
-            [p.grad.data for p in m.parameters()]
+        xt, *st = (dl.Tensor(a, requires_grad=True) for a in (x, *states))
+        out, state = m(xt, tuple(st) if cell == "LSTM" else st[0])
+        loss_of(out, state).backward()
+        hs = list(state) if cell == "LSTM" else [state]
+        return [out.data] + [h.data for h in hs] + [xt.grad.data] + \
+            [s.grad.data for s in st] + [p.grad.data for p in m.parameters()]
 
     on, off = both_paths(run)
     for a, b in zip(on, off):
         same(a, b)
-    xt, ht, ct = (torch.tensor(a, requires_grad=True) for a in (x, h0, c0))
-    out, (h, c) = tm(xt, (ht, ct))
-    (out.sum() * 0.3 + (h * h).sum() + c.sum()).backward()
+    xt, *st = (torch.tensor(a, requires_grad=True) for a in (x, *states))
+    out, state = tm(xt, tuple(st) if cell == "LSTM" else st[0])
+    loss_of(out, state).backward()
+    hs = list(state) if cell == "LSTM" else [state]
+    refs = [out] + hs + [xt.grad] + [s.grad for s in st] + [p.grad for p in tm.parameters()]
     tol = 1e-5 if dtype == np.float32 else 1e-12
-    refs = [out, h, c, xt.grad, ht.grad, ct.grad] + [p.grad for p in tm.parameters()]
+    assert len(on) == len(refs)
     for a, ref in zip(on, refs):
         np.testing.assert_allclose(a, ref.detach().numpy(), rtol=tol, atol=tol)
 

@@ -333,6 +333,11 @@ class GRULayer(Function):
         hT = np.empty((L + 1, H, N), dtype=XA.dtype)
         hT[0] = _initial(h0, N, H)
         tmp = np.empty((H, N), dtype=XA.dtype)
+        # with numba, the lines between the two tanh calls, and the new state, are one
+        # compiled pass each (dlbd_lib._kernels; the same arithmetic)
+        cell = kernel(_kernels.gru_forward_gates, XA.dtype)
+        state = kernel(_kernels.gru_forward_state, XA.dtype)
+        half_t = XA.dtype.type(0.5)
         for t in range(L):
             w = HW[t]
             np.matmul(W_hh_half, hT[t], out=w)
@@ -341,6 +346,11 @@ class GRULayer(Function):
             rz = gates[t, :2].reshape(2 * H, N)
             np.add(XA[t, : 2 * H], w[: 2 * H], out=rz)
             np.tanh(rz, out=rz)
+            if cell is not None and state is not None:
+                cell(gates[t], w[2 * H:], XA[t, 2 * H:], half_t)
+                np.tanh(gates[t, 2], out=gates[t, 2])
+                state(gates[t], hT[t], hT[t + 1])
+                continue
             rz *= 0.5
             rz += 0.5
             r, z, n = gates[t]
@@ -358,9 +368,22 @@ class GRULayer(Function):
         gates, hT = self.gates, self.hT
         L, _, H, N = gates.shape
         dt = gates.dtype
+        if not g.flags.writeable:
+            g = np.array(g)  # e.g. a broadcast gradient: the compiled step takes writeable
         gT = _columns(g, self.batch_first, self.reverse)
         r, z, n = gates[:, 0], gates[:, 1], gates[:, 2]
         hn = self.hn  # W_hn h_{t-1} + b_hn (its rows were not halved)
+        dG = np.empty((3 * H, L, N), dt)
+        dX = np.empty((3 * H, L, N), dt)
+        W_hh_T = self.W_hh.T
+        step = kernel(_kernels.gru_backward_step, dt)
+        if step is not None:  # the loop below, its elementwise work compiled into one call
+            dh, dhz, one = np.zeros((H, N), dt), np.zeros((H, N), dt), dt.type(1)
+            for t in range(L - 1, -1, -1):
+                step(dh, dhz, gT[t], gates[t], hn[t], hT[t], dG[:, t], dX[2 * H:, t], one)
+                np.matmul(W_hh_T, dG[:, t], out=dh)
+            dh += dhz
+            return self._gradients(dG, dX, dh)
         # Every gate gradient is dh_t times a factor known after forward, so compute all
         # factors at once (K), and the loop does dG_t = dh_t * K_t:
         #   dL/da_n  = dh (1 - z)(1 - n^2)                   = dh * Kn
@@ -385,13 +408,10 @@ class GRULayer(Function):
         np.multiply(Kn, r, out=K[:, 2])
         # dG: dL/d(W_hh h_{t-1} + b_hh) of every step; dX: dL/d(W_ih x_t + b_ih), which
         # shares the r and z rows and has dL/da_n = dh * Kn in the n rows
-        dG = np.empty((3 * H, L, N), dt)
-        dX = np.empty((3 * H, L, N), dt)
         dg = np.empty((3, H, N), dt)
         dh = np.zeros((H, N), dt)   # dL/dh_t arriving from step t+1
         dht = np.empty((H, N), dt)  # total dL/dh_t
         dhz = np.empty((H, N), dt)
-        W_hh_T = self.W_hh.T
         for t in range(L - 1, -1, -1):
             np.add(gT[t], dh, out=dht)
             np.multiply(dht, K[t], out=dg)
@@ -401,6 +421,13 @@ class GRULayer(Function):
             dh += dhz
             dG[:, t] = dg2
             np.multiply(dht, Kn[t], out=dX[2 * H:, t])
+        return self._gradients(dG, dX, dh)
+
+    def _gradients(self, dG, dX, dh):
+        """The op's input gradients from every step's dL/d(W_hh h + b_hh) (dG), the n rows
+        of dL/d(W_ih x + b_ih) (dX; its r, z rows are dG's) and dL/dh_0."""
+        H = self.W_hh.shape[1]
+        hT = self.hT
         dX[: 2 * H] = dG[: 2 * H]
         need = self.needs_grad
         dx, dW_ih, _, db_ih = _weight_grads(self, dX, self.xT, None, self.W_ih,
