@@ -1,7 +1,7 @@
 """Compiled kernels for the engine's memory-bound passes, when numba is installed.
 
 A few ops make several numpy passes, or many small numpy calls, where one loop would do:
-ReLU, 2x2 max pooling, conv's col2im, an LSTM time step, SGD with momentum.
+ReLU, 2x2 max pooling, conv's col2im, an LSTM or GRU time step, SGD with momentum.
 `dlbd_lib._kernels` writes each as one loop, and numba compiles it (with the GIL released,
 so the engine's threads run the batch slices side by side). Every such op keeps its numpy
 code, which runs when:
