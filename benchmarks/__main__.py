@@ -42,6 +42,7 @@ import torch
 
 import dlbd_lib as dl
 from benchmarks.workloads import Workload, builders
+from dlbd_lib import _jit
 
 HERE = Path(__file__).resolve().parent
 README = HERE.parent / "README.md"
@@ -78,8 +79,6 @@ def machine_description(torch_device: str = "cpu") -> str:
     except OSError:
         pass
     env = ", ".join(f"{k}={os.environ[k]}" for k in BLAS_ENV if k in os.environ) or "none"
-    from dlbd_lib import _jit
-
     kernels = (f"numba {sys.modules['numba'].__version__} kernels" if _jit.kernels_enabled()
                else "numpy code only, no numba")
     text = (f"{cpu}, {os.cpu_count()} cores; Python {platform.python_version()}; numpy "

@@ -154,13 +154,13 @@ class MaxPool2dOp(Function):
         n, c, h, w = self.shapes[0]
         gx = np.empty((n, c, h, w), dtype=g.dtype)
         k = kernel(_kernels.max_pool2x2_backward, g.dtype)
-        if not fits(g):
-            g = np.array(g, order="C")  # e.g. a broadcast, read-only gradient
         if k is None:  # kernels turned off after the forward ran: route g by the codes
             gx.fill(0)
             for t in range(4):
                 gx[:, :, t // 2:2 * g.shape[2]:2, t % 2:2 * g.shape[3]:2] = g * (self.code == t)
             return (gx,)
+        if not fits(g):
+            g = np.array(g, order="C")  # e.g. a broadcast, read-only gradient
         planes = (g.reshape(n * c, *g.shape[2:]),
                   self.code.reshape(n * c, *g.shape[2:]), gx.reshape(n * c, h, w))
         parallel_for(lambda lo, hi: k(*(a[lo:hi] for a in planes)), n * c, h * w // _CHEAP)

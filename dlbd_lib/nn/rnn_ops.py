@@ -241,13 +241,13 @@ class LSTMLayer(Function):
         gates, cT, tanh_c = self.gates, self.cT, self.tanh_c
         L, _, H, N = gates.shape
         dt, bf = gates.dtype, self.batch_first
-        if not g.flags.writeable:
+        step = kernel(_kernels.lstm_backward_step, dt)
+        if step is not None and not g.flags.writeable:
             g = np.array(g)  # e.g. a broadcast gradient: the compiled step takes writeable
         gT = _columns(g[:, :L] if bf else g[:L], bf, self.reverse)
         W_hh_T = _lstm_order(self.W_hh).T   # (H, 4H), columns in op order
         dA = np.empty((4 * H, L, N), dt)  # dL/da_t of every step, side by side
         dc = np.array((g[:, L] if bf else g[L]).T, dtype=dt, order="C")  # dL/dc_L, from c_n
-        step = kernel(_kernels.lstm_backward_step, dt)
         if step is not None:  # the loop below, its elementwise work compiled into one call
             dh, one = np.zeros((H, N), dt), dt.type(1)
             for t in range(L - 1, -1, -1):
@@ -368,7 +368,8 @@ class GRULayer(Function):
         gates, hT = self.gates, self.hT
         L, _, H, N = gates.shape
         dt = gates.dtype
-        if not g.flags.writeable:
+        step = kernel(_kernels.gru_backward_step, dt)
+        if step is not None and not g.flags.writeable:
             g = np.array(g)  # e.g. a broadcast gradient: the compiled step takes writeable
         gT = _columns(g, self.batch_first, self.reverse)
         r, z, n = gates[:, 0], gates[:, 1], gates[:, 2]
@@ -376,7 +377,6 @@ class GRULayer(Function):
         dG = np.empty((3 * H, L, N), dt)
         dX = np.empty((3 * H, L, N), dt)
         W_hh_T = self.W_hh.T
-        step = kernel(_kernels.gru_backward_step, dt)
         if step is not None:  # the loop below, its elementwise work compiled into one call
             dh, dhz, one = np.zeros((H, N), dt), np.zeros((H, N), dt), dt.type(1)
             for t in range(L - 1, -1, -1):
