@@ -113,30 +113,33 @@ def col2im(cols: np.ndarray, sh: int, sw: int, dh: int, dw: int, top: int, left:
                                     gx[a, b, r, s] += cols[a, b, p, q, i, j]
 
 
-@_signature("void(T[:, ::1], T[:, :], T[:, :, ::1], T[:, ::1], T[:, ::1], T[:, ::1], "
-            "T[:, :], T)")
+@_signature("void(T[:, ::1], T[:, ::1], T[:, :, ::1], T[:, ::1], T[:, ::1], T[:, ::1], "
+            "T[:, :, ::1], T)")
 def lstm_backward_step(dh: np.ndarray, g_t: np.ndarray, gates: np.ndarray,
                        tanh_c: np.ndarray, c_prev: np.ndarray, dc: np.ndarray,
                        da: np.ndarray, one: float) -> None:
     """One step of the LSTM's back-propagation through time, all elementwise work in one
     pass (the same products, in the same order, as the numpy code of LSTMLayer.backward).
 
-    dh: dL/dh_t from step t+1, g_t: dL/dh_t from the output, gates: (o, i, f, g) of step
-    t, tanh_c: tanh(c_t), c_prev: c_{t-1}, all (H, N) but gates (4, H, N); dc: dL/dc_t in,
-    dL/dc_{t-1} out; da: (4H, N), dL/da_t out (rows o, i, f, g). one: 1 in the dtype.
+    dh: dL/dh_t from step t+1, g_t: dL/dh_t from the output, tanh_c: tanh(c_t), c_prev:
+    c_{t-1}, all (H, N); gates: (o, i, f, g) of step t, (4, H, N); dc: dL/dc_t in,
+    dL/dc_{t-1} out; da: (4, H, N), dL/da_t out (rows o, i, f, g). one: 1 in the dtype.
+    Every array is C-contiguous, so the loop runs over flat indices, which lets the
+    compiler vectorise it (8 floats at a time; 2-D indexing measured 2x slower).
     """
-    hidden, n = dh.shape
-    for r in range(hidden):
-        for j in range(n):
-            d = dh[r, j] + g_t[r, j]
-            o, i, f, g = gates[0, r, j], gates[1, r, j], gates[2, r, j], gates[3, r, j]
-            tc = tanh_c[r, j]
-            da[r, j] = d * (((one - o) * o) * tc)             # dL/da_o = dh tanh(c) o (1 - o)
-            c = dc[r, j] + d * ((one - tc * tc) * o)         # dc += dh o (1 - tanh(c)^2)
-            da[hidden + r, j] = c * (((one - i) * i) * g)    # dL/da_i = dc g i (1 - i)
-            da[2 * hidden + r, j] = c * (((one - f) * f) * c_prev[r, j])  # dc c_{t-1} f(1-f)
-            da[3 * hidden + r, j] = c * ((one - g * g) * i)  # dL/da_g = dc i (1 - g^2)
-            dc[r, j] = c * f                                 # d c_t / d c_{t-1} = f
+    m = dh.size
+    dh1, g1, tc1 = dh.reshape(-1), g_t.reshape(-1), tanh_c.reshape(-1)
+    cp1, dc1, gs, da1 = c_prev.reshape(-1), dc.reshape(-1), gates.reshape(-1), da.reshape(-1)
+    for k in range(m):
+        d = dh1[k] + g1[k]
+        o, i, f, g = gs[k], gs[m + k], gs[2 * m + k], gs[3 * m + k]
+        tc = tc1[k]
+        da1[k] = d * (((one - o) * o) * tc)             # dL/da_o = dh tanh(c) o (1 - o)
+        c = dc1[k] + d * ((one - tc * tc) * o)         # dc += dh o (1 - tanh(c)^2)
+        da1[m + k] = c * (((one - i) * i) * g)         # dL/da_i = dc g i (1 - i)
+        da1[2 * m + k] = c * (((one - f) * f) * cp1[k])  # dL/da_f = dc c_{t-1} f (1 - f)
+        da1[3 * m + k] = c * ((one - g * g) * i)       # dL/da_g = dc i (1 - g^2)
+        dc1[k] = c * f                                 # d c_t / d c_{t-1} = f
 
 
 @_signature("void(T[:, :, ::1], T[:, ::1], T[:, ::1], T)")
@@ -195,8 +198,8 @@ def gru_forward_state(gates: np.ndarray, h_prev: np.ndarray, h: np.ndarray) -> N
             h[i, j] = c + (h_prev[i, j] - c) * gates[1, i, j]
 
 
-@_signature("void(T[:, ::1], T[:, ::1], T[:, :], T[:, :, ::1], T[:, ::1], T[:, ::1], "
-            "T[:, :], T[:, :], T)")
+@_signature("void(T[:, ::1], T[:, ::1], T[:, ::1], T[:, :, ::1], T[:, ::1], T[:, ::1], "
+            "T[:, :, ::1], T[:, ::1], T)")
 def gru_backward_step(dh: np.ndarray, dhz: np.ndarray, g_t: np.ndarray, gates: np.ndarray,
                       hn: np.ndarray, h_prev: np.ndarray, dg: np.ndarray, dxn: np.ndarray,
                       one: float) -> None:
@@ -204,18 +207,21 @@ def gru_backward_step(dh: np.ndarray, dhz: np.ndarray, g_t: np.ndarray, gates: n
     pass (the same products, in the same order, as the numpy code of GRULayer.backward).
 
     dh: W_hh^T dL/dg_{t+1} from the caller's matmul, dhz: dL/dh_{t+1} z_{t+1} (the direct
-    path; replaced by this step's), g_t: dL/dh_t from the output, gates: (r, z, n) of step
-    t, (3, H, N), hn: W_hn h_{t-1} + b_hn, h_prev: h_{t-1}, all (H, N). dg: (3H, N),
-    dL/d(W_hh h_{t-1} + b_hh) out (rows r, z, n); dxn: (H, N), dL/da_n out.
+    path; replaced by this step's), g_t: dL/dh_t from the output, hn: W_hn h_{t-1} + b_hn,
+    h_prev: h_{t-1}, all (H, N); gates: (r, z, n) of step t, (3, H, N). dg: (3, H, N),
+    dL/d(W_hh h_{t-1} + b_hh) out (rows r, z, n); dxn: (H, N), dL/da_n out. All
+    C-contiguous, looped over flat indices so that the compiler vectorises the loop.
     """
-    hidden, n = dh.shape
-    for i in range(hidden):
-        for j in range(n):
-            d = g_t[i, j] + (dh[i, j] + dhz[i, j])  # total dL/dh_t
-            r, z, c = gates[0, i, j], gates[1, i, j], gates[2, i, j]
-            kn = (one - z) * (one - c * c)                       # (1 - z)(1 - n^2)
-            dg[i, j] = d * ((((one - r) * r) * hn[i, j]) * kn)   # dL/da_r
-            dg[hidden + i, j] = d * ((h_prev[i, j] - c) * ((one - z) * z))  # dL/da_z
-            dg[2 * hidden + i, j] = d * (kn * r)                 # dL/d(hn)
-            dxn[i, j] = d * kn                                   # dL/da_n
-            dhz[i, j] = d * z                                    # h_t = ... + z h_{t-1}
+    m = dh.size
+    dh1, dhz1, g1, hn1, hp1 = (dh.reshape(-1), dhz.reshape(-1), g_t.reshape(-1),
+                               hn.reshape(-1), h_prev.reshape(-1))
+    gs, dg1, dxn1 = gates.reshape(-1), dg.reshape(-1), dxn.reshape(-1)
+    for k in range(m):
+        d = g1[k] + (dh1[k] + dhz1[k])                       # total dL/dh_t
+        r, z, c = gs[k], gs[m + k], gs[2 * m + k]
+        kn = (one - z) * (one - c * c)                       # (1 - z)(1 - n^2)
+        dg1[k] = d * ((((one - r) * r) * hn1[k]) * kn)       # dL/da_r
+        dg1[m + k] = d * ((hp1[k] - c) * ((one - z) * z))    # dL/da_z
+        dg1[2 * m + k] = d * (kn * r)                        # dL/d(hn)
+        dxn1[k] = d * kn                                     # dL/da_n
+        dhz1[k] = d * z                                      # h_t = ... + z h_{t-1}

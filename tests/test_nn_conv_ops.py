@@ -211,6 +211,43 @@ def test_blas_stays_on_one_thread_after_the_engines_threads_ran():
     finally:
         dl.set_num_threads(before)
 
+
+def test_blas_gets_its_threads_back_once_the_convolutions_stop(monkeypatch):
+    """A Linear layer or matmul after a quiet second (no parallel loop) gives numpy's BLAS
+    back the threads a convolution took; within that second it stays on one thread."""
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    from dlbd_lib import _parallel
+
+    def blas_threads():
+        infos = [i for i in threadpoolctl.threadpool_info() if i["user_api"] == "blas"]
+        return {i["num_threads"] for i in
+                ([i for i in infos if "numpy" in i["filepath"]] or infos)}
+
+    if not blas_threads():
+        pytest.skip("numpy has no BLAS that threadpoolctl can see")
+    rng = np.random.default_rng(0)
+    x = dl.Tensor(rng.random((64, 3, 16, 16), dtype=np.float32))
+    w = dl.Tensor(rng.random((8, 3, 3, 3), dtype=np.float32))
+    a = dl.Tensor(rng.random((4, 5), dtype=np.float32))
+    lin = nn.Linear(5, 3)
+    clock = [100.0]
+    monkeypatch.setattr(_parallel.time, "monotonic", lambda: clock[0])
+    before = dl.get_num_threads()
+    try:
+        dl.set_num_threads(2)
+        for product in (lambda: lin(a), lambda: a @ a.T):
+            F.conv2d(x, w, padding=1)
+            assert blas_threads() == {1}
+            clock[0] += 0.5
+            product()                      # half a second after the convolution: held
+            assert blas_threads() == {1}
+            clock[0] += 0.6
+            product()                      # 1.1 s: BLAS gets its two threads back
+            assert blas_threads() == {2}
+    finally:
+        dl.set_num_threads(before)
+
+
 def test_errors_name_what_is_wrong():
     x = np.zeros((1, 4, 6, 6), np.float32)
     with pytest.raises(ShapeError, match=r"conv1d: expected a 3-D input of shape \(N, C_in, L\)"):

@@ -12,6 +12,7 @@ import math
 
 import numpy as np
 
+from dlbd_lib._parallel import blas_threads_back
 from dlbd_lib.errors import ShapeError, fmt_shape
 from dlbd_lib.tensor import Function
 
@@ -29,6 +30,7 @@ class Linear(Function):
                 f"{fmt_shape(weight.shape)}: the last dimension must be {n_in}"
             )
         self.x, self.weight = x, weight
+        blas_threads_back()  # BLAS's threads, if a convolution held them and is done
         x2 = x.reshape(-1, n_in)  # fold the batch dimensions into one GEMM
         out = x2 @ weight.T
         if bias is not None:

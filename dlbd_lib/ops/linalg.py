@@ -6,6 +6,7 @@ from typing import Any
 
 import numpy as np
 
+from dlbd_lib._parallel import blas_threads_back
 from dlbd_lib.errors import ShapeError, fmt_shape
 from dlbd_lib.ops._common import shape_of
 from dlbd_lib.tensor import Function, Tensor
@@ -16,6 +17,7 @@ __all__ = ["matmul", "mm", "bmm", "dot", "outer", "einsum"]
 class MatMul(Function):
     def forward(self, a, b):
         self.a, self.b = a, b
+        blas_threads_back()  # BLAS's threads, if a convolution held them and is done
         try:
             return np.matmul(a, b)
         except ValueError:
