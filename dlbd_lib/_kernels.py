@@ -31,10 +31,10 @@ def relu_forward(x: np.ndarray, out: np.ndarray, mask: np.ndarray) -> None:
 
 @_signature("void(T[::1], b1[::1], T[::1])")
 def relu_backward(g: np.ndarray, mask: np.ndarray, out: np.ndarray) -> None:
-    """out = g * mask, as the numpy code computes it (so an inf or NaN gradient where the
-    mask is False gives NaN there in both).   g, mask, out: (n,)."""
+    """out = g where mask else 0, as the numpy code (and torch) computes it: an inf or NaN
+    gradient where the mask is False gives 0 there.   g, mask, out: (n,)."""
     for i in range(g.size):
-        out[i] = g[i] * mask[i]
+        out[i] = g[i] if mask[i] else 0
 
 
 @_signature("void(T[:, :, ::1], T[:, :, ::1], u1[:, :, ::1])")

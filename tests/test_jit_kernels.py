@@ -85,13 +85,19 @@ def test_relu_both_paths_equal_torch(dtype, size, two_threads):
         same(a, b)
 
 
-def test_relu_nonfinite_gradient_where_x_is_not_positive_is_nan_on_both_paths():
-    # g * mask on both paths (torch's threshold_backward gives 0 there: a known difference)
-    x = np.full(20_000, -1.0, np.float32)
-    g = np.full(20_000, np.inf, np.float32)
-    with np.errstate(invalid="ignore"):  # inf * 0
+@pytest.mark.parametrize("size", [100, 20_000])  # numpy only / the compiled kernel
+def test_relu_nonfinite_gradient_where_x_is_not_positive_gives_zero_as_torch(size):
+    # a select, not g * mask (which would make inf * 0 = NaN): torch's threshold_backward
+    x = np.tile(np.array([-1.0, 0.0, 2.0, np.nan], np.float32), size // 4)
+    g = np.tile(np.array([np.inf, np.nan, -np.inf, np.nan], np.float32), size // 4)
+    with np.errstate(invalid="ignore"):  # numpy's g * mask meets inf * 0 before the fix-up
         (_, g1), (_, g0) = both_paths(lambda: relu_run(x, g))
-    assert np.isnan(g1).all() and np.isnan(g0).all()
+    xt = torch.tensor(x, requires_grad=True)
+    torch.relu(xt).backward(torch.tensor(g))
+    for got in (g1, g0):
+        np.testing.assert_array_equal(got, xt.grad.numpy())
+        assert (got[0::4] == 0).all() and (got[1::4] == 0).all()   # x <= 0: 0, not NaN
+        assert np.isneginf(got[2::4]).all() and np.isnan(got[3::4]).all()
 
 
 def test_relu_takes_numpy_for_read_only_and_strided_input():

@@ -106,10 +106,14 @@ class ReLU(Function):
         return out
 
     def backward(self, g):
-        # d relu(x)/dx = 1 if x > 0 else 0
+        # d relu(x)/dx = 1 if x > 0 else 0. An inf or NaN gradient where x <= 0 gives 0
+        # there, as torch's threshold_backward (g * mask alone would give inf * 0 = NaN).
         k = kernel(_kernels.relu_backward, g.dtype) if g.size >= _KERNEL_MIN else None
         if k is None or not fits(g) or g.shape != self.mask.shape:
-            return (g * self.mask,)
+            gx = g * self.mask  # not np.where: with a random mask it is 15x slower
+            if not np.isfinite(gx).all():
+                gx[~np.broadcast_to(self.mask, gx.shape)] = 0
+            return (gx,)
         out = np.empty_like(g)
         _blocks(k, g.size, g.reshape(-1), self.mask.reshape(-1), out.reshape(-1))
         return (out,)
