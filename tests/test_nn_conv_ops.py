@@ -185,16 +185,16 @@ def test_threads_give_the_same_numbers_as_one_thread():
 
 
 
+def blas_threads() -> set:
+    """The thread counts of numpy's BLAS (scipy may have loaded a second one)."""
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    infos = [i for i in threadpoolctl.threadpool_info() if i["user_api"] == "blas"]
+    return {i["num_threads"] for i in ([i for i in infos if "numpy" in i["filepath"]] or infos)}
+
+
 def test_blas_stays_on_one_thread_after_the_engines_threads_ran():
     """OpenBLAS's threads spin after each call: once the engine's own threads have split a
     convolution, numpy's BLAS stays on one thread, until set_num_threads gives it more."""
-    threadpoolctl = pytest.importorskip("threadpoolctl")
-
-    def blas_threads():  # numpy's BLAS (scipy may have loaded a second one)
-        infos = [i for i in threadpoolctl.threadpool_info() if i["user_api"] == "blas"]
-        return {i["num_threads"] for i in
-                ([i for i in infos if "numpy" in i["filepath"]] or infos)}
-
     if not blas_threads():
         pytest.skip("numpy has no BLAS that threadpoolctl can see")
     rng = np.random.default_rng(0)
@@ -215,13 +215,7 @@ def test_blas_stays_on_one_thread_after_the_engines_threads_ran():
 def test_blas_gets_its_threads_back_once_the_convolutions_stop(monkeypatch):
     """A Linear layer or matmul after a quiet second (no parallel loop) gives numpy's BLAS
     back the threads a convolution took; within that second it stays on one thread."""
-    threadpoolctl = pytest.importorskip("threadpoolctl")
     from dlbd_lib import _parallel
-
-    def blas_threads():
-        infos = [i for i in threadpoolctl.threadpool_info() if i["user_api"] == "blas"]
-        return {i["num_threads"] for i in
-                ([i for i in infos if "numpy" in i["filepath"]] or infos)}
 
     if not blas_threads():
         pytest.skip("numpy has no BLAS that threadpoolctl can see")
