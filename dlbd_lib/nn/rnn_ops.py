@@ -218,25 +218,26 @@ class LSTMLayer(Function):
         ig = np.empty((H, N), dtype=A.dtype)
         cell = kernel(_kernels.lstm_forward_cell, A.dtype)  # the lines after tanh(a), fused
         half_t = A.dtype.type(0.5)
-        for t in range(L):
-            a = A[t]
-            np.matmul(W_hh_half, hT[t], out=wh)
+        # step t's views, made by zip in C (indexing A[t], hT[t], ... costs 2x more Python)
+        steps = zip(A, gates, hT[:-1], hT[1:], cT[:-1], cT[1:], tanh_c)
+        for a, gate, h_prev, h, c_prev, c, tc in steps:
+            np.matmul(W_hh_half, h_prev, out=wh)
             a += wh
             np.tanh(a, out=a)
             if cell is not None:
-                cell(gates[t], cT[t], cT[t + 1], half_t)
-                np.tanh(cT[t + 1], out=tanh_c[t])
-                np.multiply(gates[t, 0], tanh_c[t], out=hT[t + 1])
+                cell(gate, c_prev, c, half_t)
+                np.tanh(c, out=tc)
+                np.multiply(gate[0], tc, out=h)
                 continue
             sig = a[: 3 * H]
             sig *= 0.5
             sig += 0.5
-            o, i, f, g = gates[t]
-            np.multiply(f, cT[t], out=cT[t + 1])
+            o, i, f, g = gate
+            np.multiply(f, c_prev, out=c)
             np.multiply(i, g, out=ig)
-            cT[t + 1] += ig                            # c_t = f c_{t-1} + i g
-            np.tanh(cT[t + 1], out=tanh_c[t])
-            np.multiply(o, tanh_c[t], out=hT[t + 1])   # h_t = o tanh(c_t)
+            c += ig                                    # c_t = f c_{t-1} + i g
+            np.tanh(c, out=tc)
+            np.multiply(o, tc, out=h)                  # h_t = o tanh(c_t)
         self.xT, self.W_ih, self.W_hh = xT, W_ih, W_hh
         self.gates, self.hT, self.cT, self.tanh_c = gates, hT, cT, tanh_c
         # returned: the outputs in the caller's time order, then c_L in one extra time slot
