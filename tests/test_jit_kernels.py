@@ -400,3 +400,21 @@ def test_conv2d_keeps_no_columns_under_no_grad():
     assert op.kept is None
     op.forward(x.data, w.data, None, (1, 1), (1, 1, 1, 1), (1, 1), 1)
     assert op.kept is not None
+
+
+@pytest.mark.parametrize("cell", ["LSTM", "GRU"])
+def test_recurrent_read_only_gradient_already_in_column_layout(cell):
+    # batch of 1: the time-major gradient (L, 1, H) is already C-ordered in the layer's
+    # (L, H, 1) column layout, so no transposing copy makes it writeable on the way
+    from dlbd_lib import nn
+
+    x = np.random.default_rng(0).standard_normal((7, 1, 3)).astype(np.float32)
+    m = getattr(nn, cell)(3, 4)
+    out, _ = m(dl.Tensor(x))
+    g = np.ones(out.shape, np.float32)
+    g.flags.writeable = False
+    for p in m.parameters():
+        p.grad = None
+    out.backward(dl.Tensor(g))
+    assert all(np.isfinite(p.grad.data).all() for p in m.parameters())
+

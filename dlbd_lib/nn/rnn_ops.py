@@ -40,9 +40,12 @@ __all__ = ["RNNLayer", "LSTMLayer", "GRULayer", "rnn_layer", "lstm_layer", "gru_
 
 # ---- layout helpers -----------------------------------------------------------------------
 def _columns(a: np.ndarray, batch_first: bool, reverse: bool) -> np.ndarray:
-    """(L, N, F) or (N, L, F) in the caller's time order -> (L, F, N) in processing order."""
+    """(L, N, F) or (N, L, F) in the caller's time order -> (L, F, N) in processing order,
+    C-ordered and writeable (the compiled LSTM/GRU steps take writeable arrays: a read-only
+    input, e.g. a broadcast gradient already in this layout, is copied)."""
     a = a.transpose(1, 2, 0) if batch_first else a.transpose(0, 2, 1)
-    return np.ascontiguousarray(a[::-1] if reverse else a)
+    out = np.ascontiguousarray(a[::-1] if reverse else a)
+    return out if out.flags.writeable else out.copy()
 
 
 def _rows(a: np.ndarray, batch_first: bool, reverse: bool) -> np.ndarray:
@@ -252,8 +255,6 @@ class LSTMLayer(Function):
         L, _, H, N = gates.shape
         dt, bf = gates.dtype, self.batch_first
         step = kernel(_kernels.lstm_backward_step, dt)
-        if step is not None and not g.flags.writeable:
-            g = np.array(g)  # e.g. a broadcast gradient: the compiled step takes writeable
         gT = _columns(g[:, :L] if bf else g[:L], bf, self.reverse)
         W_hh_T = _lstm_order(self.W_hh).T   # (H, 4H), columns in op order
         dA = np.empty((4 * H, L, N), dt)  # dL/da_t of every step, side by side
@@ -382,8 +383,6 @@ class GRULayer(Function):
         L, _, H, N = gates.shape
         dt = gates.dtype
         step = kernel(_kernels.gru_backward_step, dt)
-        if step is not None and not g.flags.writeable:
-            g = np.array(g)  # e.g. a broadcast gradient: the compiled step takes writeable
         gT = _columns(g, self.batch_first, self.reverse)
         r, z, n = gates[:, 0], gates[:, 1], gates[:, 2]
         hn = self.hn  # W_hn h_{t-1} + b_hn (its rows were not halved)
