@@ -1,7 +1,8 @@
 """Compiled kernels for the engine's memory-bound passes, when numba is installed.
 
 A few ops make several numpy passes, or many small numpy calls, where one loop would do:
-ReLU, 2x2 max pooling, conv's col2im, an LSTM or GRU time step, SGD with momentum.
+ReLU, 2x2 max pooling, conv's col2im, an LSTM or GRU time step, SGD with momentum, the
+copy of a recurrent layer's states into its batch-first output.
 `dlbd_lib._kernels` writes each as one loop, and numba compiles it (with the GIL released,
 so the engine's threads run the batch slices side by side). Every such op keeps its numpy
 code, which runs when:
@@ -11,10 +12,14 @@ code, which runs when:
 - the compiler failed (a warning says why, once), or the input is small, not contiguous
   or not floating point.
 
-Both paths give the same results (the tests run each op both ways; the one difference is
-which position a 2x2 max-pooling window holding a NaN reports). Kernels compile on
-first use, one dtype at a time, and numba caches the machine code on disk, so a later
-process loads it in milliseconds instead of compiling again (0.1 to 0.4 s a kernel).
+The LSTM's time loops run whole in compiled code, matrix products included: they call
+numpy's own BLAS (`dlbd_lib._blas`), as np.matmul does, and where it cannot be found the
+numpy loop runs. Both paths give the same results (the tests run each op both ways; the
+one difference is which position a 2x2 max-pooling window holding a NaN reports).
+
+Kernels compile on first use, one dtype at a time, and numba caches the machine code on
+disk, so a later process loads it in milliseconds instead of compiling again (0.1 to
+0.4 s a kernel).
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ from __future__ import annotations
 import os
 import warnings
 from collections.abc import Callable
+from functools import partial
 
 import numpy as np
 
@@ -75,12 +81,30 @@ def kernel(fn: Callable, dtype: np.dtype) -> Callable | None:
     compiled = None
     if numba is not False and dtype in (np.float32, np.float64):
         sig = fn.signature.replace("T", "float32" if dtype == np.float32 else "float64")
-        compiled = _compile(numba, fn, sig)
+        if sig.startswith("void(G, "):  # its first argument: numpy's BLAS matrix product
+            compiled = _with_gemm(numba, fn, sig, dtype)
+        else:
+            compiled = _compile(numba, fn, sig)
     _compiled[key] = compiled
     return compiled
 
 
-def _compile(numba, fn: Callable, sig: str) -> Callable | None:
+def _with_gemm(numba, fn: Callable, sig: str, dtype: np.dtype) -> Callable | None:
+    """fn compiled with numpy's cblas gemm (a ctypes function) as its first argument, and
+    that argument bound; None where numpy's BLAS has no such function (see _blas)."""
+    from numba.core import sigutils
+
+    from dlbd_lib._blas import gemm
+
+    g = gemm(dtype)
+    if g is None:
+        return None
+    args, ret = sigutils.normalize_signature(sig.replace("G, ", "", 1))
+    compiled = _compile(numba, fn, ret(numba.typeof(g), *args))
+    return None if compiled is None else partial(compiled, g)
+
+
+def _compile(numba, fn: Callable, sig) -> Callable | None:
     # cache=True keeps the machine code beside the source (or in the user's cache folder
     # when the package folder is read-only); where neither can be written, compile anyway
     errors = []

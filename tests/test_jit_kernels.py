@@ -285,6 +285,93 @@ def test_recurrent_both_paths_bit_identical_and_equal_torch(cell, dtype, batch_f
         np.testing.assert_allclose(a, ref.detach().numpy(), rtol=tol, atol=tol)
 
 
+def lstm_run(x: np.ndarray, hidden: int, batch_first: bool = True):
+    """Output, input gradient and parameter gradients of a one-layer LSTM (seeded weights)."""
+    from dlbd_lib import nn
+
+    dl.manual_seed(0)
+    m = nn.LSTM(x.shape[-1], hidden, batch_first=batch_first)
+    if x.dtype == np.float64:
+        m = m.double()
+    xt = dl.Tensor(x, requires_grad=True)
+    out, (h, c) = m(xt)
+    ((out * out).sum() + h.sum() + (c * c).sum()).backward()
+    return [out.data, h.data, c.data, xt.grad.data] + [p.grad.data for p in m.parameters()]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("n, hidden", [(1, 6), (5, 1), (2, 2), (32, 64)])
+def test_lstm_compiled_loops_bit_identical_at_edge_sizes(dtype, n, hidden):
+    # a batch or hidden size of 1 takes the numpy loop (np.matmul multiplies by a vector
+    # there); from 2 up the compiled loops, whose gemm is numpy's own
+    x = np.random.default_rng(n).standard_normal((n, 9, 3)).astype(dtype)
+    on, off = both_paths(lambda: lstm_run(x, hidden))
+    for a, b in zip(on, off):
+        same(a, b)
+
+
+def test_gemm_is_numpys_matmul_bit_for_bit():
+    from dlbd_lib import _blas
+
+    rng = np.random.default_rng(0)
+    for dtype in (np.float32, np.float64):
+        gemm = _blas.gemm(dtype)
+        if gemm is None:
+            pytest.skip("numpy's BLAS is not a bundled OpenBLAS here: the numpy code runs")
+        for m, k, n in ((256, 64, 32), (24, 6, 5), (7, 3, 2)):
+            A = rng.standard_normal((m, k)).astype(dtype)
+            B = rng.standard_normal((k, n)).astype(dtype)
+            C = np.empty((m, n), dtype)
+            gemm(101, 111, 111, m, n, k, 1.0, A.ctypes.data, k, B.ctypes.data, n, 0.0,
+                 C.ctypes.data, n)
+            same(C, A @ B)                               # as the LSTM's forward step
+            D = np.empty((k, n), dtype)
+            G = rng.standard_normal((m, n)).astype(dtype)
+            gemm(101, 112, 111, k, n, m, 1.0, A.ctypes.data, k, G.ctypes.data, n, 0.0,
+                 D.ctypes.data, n)
+            same(D, A.T @ G)                             # as its backward step
+    assert _blas.gemm(np.int64) is None
+
+
+def test_lstm_recurrence_kernel_runs_as_plain_python():
+    from dlbd_lib import _blas
+
+    gemm = _blas.gemm(np.float64)
+    if gemm is None:
+        pytest.skip("numpy's BLAS is not a bundled OpenBLAS here: the numpy code runs")
+    rng = np.random.default_rng(0)
+    W, b = rng.standard_normal((8, 2)), rng.standard_normal((8, 3))
+    o, tc, a = rng.standard_normal((2, 3)), rng.standard_normal((2, 3)), rng.standard_normal((8, 3))
+    h, wh, expected = np.empty((2, 3)), np.empty((8, 3)), a.copy()
+    _kernels.lstm_forward_recurrence(gemm, W, o, tc, h, wh, a, b, True, True, 1.0)
+    same(h, o * tc)
+    same(a, (expected + b) + W @ (o * tc))
+
+
+def test_gemm_found_where_numpy_bundles_openblas():
+    from dlbd_lib import _blas
+    from dlbd_lib._parallel import _blas_libs
+
+    libs = _blas_libs()
+    if not any("scipy_openblas" in str(lib.filepath) for lib in libs):
+        pytest.skip("numpy is not linked to its bundled scipy-openblas here")
+    assert _blas.gemm(np.float32) is not None and _blas.gemm(np.float64) is not None
+
+
+def test_lstm_without_numpys_gemm_runs_the_numpy_loop(monkeypatch):
+    from dlbd_lib import _blas
+
+    x = np.random.default_rng(0).standard_normal((4, 6, 3)).astype(np.float32)
+    expected = lstm_run(x, 5)
+    monkeypatch.setattr(_blas, "gemm", lambda dtype: None)   # e.g. numpy on Accelerate
+    monkeypatch.setattr(_jit, "_compiled", {})
+    assert _jit.kernel(_kernels.lstm_backward, F32) is None
+    assert _jit.kernel(_kernels.lstm_forward_recurrence, F32) is None
+    assert _jit.kernel(_kernels.lstm_forward_cell, F32) is not None
+    for a, b in zip(lstm_run(x, 5), expected):
+        same(a, b)
+
+
 # ---- the loops as plain Python, and the fall-backs ----------------------------------------
 def test_kernels_run_as_plain_python():
     out, code = np.empty((1, 1, 1), np.float32), np.empty((1, 1, 1), np.uint8)

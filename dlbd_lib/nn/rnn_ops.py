@@ -55,6 +55,17 @@ def _rows(a: np.ndarray, batch_first: bool, reverse: bool) -> np.ndarray:
     return a.transpose(2, 0, 1) if batch_first else a.transpose(0, 2, 1)
 
 
+def _copy_rows(a: np.ndarray, out: np.ndarray, batch_first: bool, reverse: bool) -> np.ndarray:
+    """out[...] = _rows(a, batch_first, reverse), returning out. Into (N, L, F) rows the
+    copy is compiled where it can be: numpy's transposing copy takes 2.5x longer there."""
+    copy = kernel(_kernels.rows_from_columns, a.dtype) if batch_first else None
+    if copy is None or not a.flags.c_contiguous or out.dtype != a.dtype:
+        out[...] = _rows(a, batch_first, reverse)
+    else:
+        copy(a, out[:, ::-1] if reverse else out)
+    return out
+
+
 def _bias_columns(b: np.ndarray, n: int) -> np.ndarray:
     """b repeated in n columns, (G,) -> (G, n), C-ordered. Adding this block to a (L, G, n)
     array is 3x faster than adding b[:, None], whose broadcast makes numpy's inner loop
@@ -147,7 +158,8 @@ class RNNLayer(Function):
             else:
                 np.tanh(a, out=a)
         self.xT, self.hT, self.W_ih, self.W_hh = xT, hT, W_ih, W_hh
-        return _rows(hT[1:], batch_first, reverse).copy()  # a fresh C-ordered array
+        return _copy_rows(hT[1:], np.empty((N, L, H) if batch_first else (L, N, H), hT.dtype),
+                          batch_first, reverse)
 
     def backward(self, g):
         hT, W_hh = self.hT, self.W_hh
@@ -177,17 +189,20 @@ class RNNLayer(Function):
 
 # ---- LSTM ---------------------------------------------------------------------------------
 def _lstm_order(a: np.ndarray) -> np.ndarray:
-    """Rows in torch's gate order (i, f, g, o) -> the op's order (o, i, f, g).
+    """Rows in torch's gate order (i, f, g, o) -> the op's order (o, i, f, g), a new array.
 
     With o, i, f first, the three sigmoid gates are one contiguous block in forward, and
     the three gates whose gradient is scaled by dc (i, f, g) are one block in backward.
+    (np.roll would do the same, at 3x the cost of this one concatenate.)
     """
-    return np.roll(a, a.shape[0] // 4, axis=0)
+    k = 3 * (a.shape[0] // 4)
+    return np.concatenate((a[k:], a[:k]))
 
 
 def _torch_order(a: np.ndarray) -> np.ndarray:
     """Inverse of _lstm_order: gradient rows (o, i, f, g) -> torch's (i, f, g, o)."""
-    return np.roll(a, -(a.shape[0] // 4), axis=0)
+    k = a.shape[0] // 4
+    return np.concatenate((a[k:], a[:k]))
 
 
 class LSTMLayer(Function):
@@ -209,7 +224,12 @@ class LSTMLayer(Function):
         b = _sum_bias(b_ih, b_hh)
         xT = _columns(x, batch_first, reverse)
         bias = None if b is None else _lstm_order(b) * half[:, 0]
-        A = _project(_lstm_order(W_ih) * half, xT, bias)
+        cell = kernel(_kernels.lstm_forward_cell, xT.dtype)  # the lines after tanh(a), fused
+        recur = kernel(_kernels.lstm_forward_recurrence, xT.dtype)  # a_t + W h_{t-1}, fused
+        # (with N or H of 1, np.matmul multiplies by a vector, which recur's gemm would not)
+        compiled = cell is not None and recur is not None and min(H, xT.shape[2]) > 1
+        # compiled, the bias is added step by step, while a_t is in cache (the same sums)
+        A = _project(_lstm_order(W_ih) * half, xT, None if compiled else bias)
         W_hh_half = _lstm_order(W_hh) * half
         L, N = A.shape[0], A.shape[2]
         gates = A.reshape(L, 4, H, N)  # becomes the activated gates o, i, f, g of each step
@@ -219,34 +239,41 @@ class LSTMLayer(Function):
         hT[0], cT[0] = _initial(h0, N, H), _initial(c0, N, H)
         wh = np.empty((4 * H, N), dtype=A.dtype)
         ig = np.empty((H, N), dtype=A.dtype)
-        cell = kernel(_kernels.lstm_forward_cell, A.dtype)  # the lines after tanh(a), fused
         half_t = A.dtype.type(0.5)
         # step t's views, made by zip in C (indexing A[t], hT[t], ... costs 2x more Python)
         steps = zip(A, gates, hT[:-1], hT[1:], cT[:-1], cT[1:], tanh_c)
-        for a, gate, h_prev, h, c_prev, c, tc in steps:
-            np.matmul(W_hh_half, h_prev, out=wh)
-            a += wh
-            np.tanh(a, out=a)
-            if cell is not None:
+        if compiled:
+            b_cols = wh if bias is None else _bias_columns(bias, N)
+            one = A.dtype.type(1)
+            o, tc = hT[0], hT[0]  # not read at t = 0: h_0 is given
+            for t, (a, gate, h_prev, _, c_prev, c, tc_t) in enumerate(steps):
+                # h_{t-1} = o tanh(c_{t-1}), then a_t = (a_t + b) + W h_{t-1}
+                recur(W_hh_half, o, tc, h_prev, wh, a, b_cols, t > 0, bias is not None, one)
+                np.tanh(a, out=a)
                 cell(gate, c_prev, c, half_t)
+                np.tanh(c, out=tc_t)
+                o, tc = gate[0], tc_t
+            np.multiply(o, tc, out=hT[L])                   # h_L = o tanh(c_L)
+        else:
+            for a, gate, h_prev, h, c_prev, c, tc in steps:
+                np.matmul(W_hh_half, h_prev, out=wh)
+                a += wh
+                np.tanh(a, out=a)
+                sig = a[: 3 * H]
+                sig *= 0.5
+                sig += 0.5
+                o, i, f, g = gate
+                np.multiply(f, c_prev, out=c)
+                np.multiply(i, g, out=ig)
+                c += ig                                    # c_t = f c_{t-1} + i g
                 np.tanh(c, out=tc)
-                np.multiply(gate[0], tc, out=h)
-                continue
-            sig = a[: 3 * H]
-            sig *= 0.5
-            sig += 0.5
-            o, i, f, g = gate
-            np.multiply(f, c_prev, out=c)
-            np.multiply(i, g, out=ig)
-            c += ig                                    # c_t = f c_{t-1} + i g
-            np.tanh(c, out=tc)
-            np.multiply(o, tc, out=h)                  # h_t = o tanh(c_t)
+                np.multiply(o, tc, out=h)                  # h_t = o tanh(c_t)
         self.xT, self.W_ih, self.W_hh = xT, W_ih, W_hh
         self.gates, self.hT, self.cT, self.tanh_c = gates, hT, cT, tanh_c
         # returned: the outputs in the caller's time order, then c_L in one extra time slot
         packed = np.empty((N, L + 1, H) if batch_first else (L + 1, N, H), dtype=A.dtype)
         out, last = (packed[:, :L], packed[:, L]) if batch_first else (packed[:L], packed[L])
-        out[...] = _rows(hT[1:], batch_first, reverse)
+        _copy_rows(hT[1:], out, batch_first, reverse)
         last[...] = cT[L].T
         return packed
 
@@ -254,19 +281,14 @@ class LSTMLayer(Function):
         gates, cT, tanh_c = self.gates, self.cT, self.tanh_c
         L, _, H, N = gates.shape
         dt, bf = gates.dtype, self.batch_first
-        step = kernel(_kernels.lstm_backward_step, dt)
+        bptt = kernel(_kernels.lstm_backward, dt) if min(H, N) > 1 else None  # as forward
         gT = _columns(g[:, :L] if bf else g[:L], bf, self.reverse)
-        W_hh_T = _lstm_order(self.W_hh).T   # (H, 4H), columns in op order
+        W_op = _lstm_order(self.W_hh)       # (4H, H), rows in op order
         dA = np.empty((4 * H, L, N), dt)  # dL/da_t of every step, side by side
         dc = np.array((g[:, L] if bf else g[L]).T, dtype=dt, order="C")  # dL/dc_L, from c_n
-        if step is not None:  # the loop below, its elementwise work compiled into one call
-            dh, one = np.zeros((H, N), dt), dt.type(1)
-            da = np.empty((4, H, N), dt)  # contiguous: the matmul reads it 20% faster
-            da2 = da.reshape(4 * H, N)
-            for t in range(L - 1, -1, -1):
-                step(dh, gT[t], gates[t], tanh_c[t], cT[t], dc, da, one)
-                np.matmul(W_hh_T, da2, out=dh)
-                dA[:, t] = da2
+        dh = np.zeros((H, N), dt)           # dL/dh_t arriving from step t+1
+        if bptt is not None:  # the loop below compiled into one call (its matmul is BLAS's)
+            bptt(dh, gT, gates, tanh_c, cT, dc, W_op, np.empty((4 * H, N), dt), dA, dt.type(1))
             return self._gradients(dA, dh, dc)
         o, i, f, gg = gates[:, 0], gates[:, 1], gates[:, 2], gates[:, 3]
         # Factors that need no recursion, computed for all steps at once:
@@ -294,7 +316,6 @@ class LSTMLayer(Function):
         np.subtract(1, tmp, out=tmp)
         np.multiply(tmp, i, out=R[:, 2])
         da = np.empty((4, H, N), dt)
-        dh = np.zeros((H, N), dt)           # dL/dh_t arriving from step t+1
         dhq = np.empty((H, N), dt)
         for t in range(L - 1, -1, -1):
             dh += gT[t]
@@ -304,7 +325,7 @@ class LSTMLayer(Function):
             np.multiply(dc, R[t], out=da[1:])
             dc *= f[t]                                       # d c_t / d c_{t-1} = f
             da2 = da.reshape(4 * H, N)
-            np.matmul(W_hh_T, da2, out=dh)                   # d a_t / d h_{t-1} = W_hh
+            np.matmul(W_op.T, da2, out=dh)                   # d a_t / d h_{t-1} = W_hh
             dA[:, t] = da2
         return self._gradients(dA, dh, dc)
 
@@ -376,7 +397,8 @@ class GRULayer(Function):
             np.add(n, tmp, out=hT[t + 1])  # h_t = n + z (h_{t-1} - n)
         self.xT, self.W_ih, self.W_hh = xT, W_ih, W_hh
         self.gates, self.hn, self.hT = gates, HW[:, 2 * H:], hT
-        return _rows(hT[1:], batch_first, reverse).copy()  # a fresh C-ordered array
+        return _copy_rows(hT[1:], np.empty((N, L, H) if batch_first else (L, N, H), hT.dtype),
+                          batch_first, reverse)
 
     def backward(self, g):
         gates, hT = self.gates, self.hT
