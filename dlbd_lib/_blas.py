@@ -1,6 +1,6 @@
 """numpy's own BLAS matrix product, callable from the compiled kernels.
 
-A compiled loop that needs a matrix product per step (the LSTM's time loop) calls the
+A compiled loop that needs a matrix product per step (an LSTM's or GRU's time loop) calls the
 very `cblas_?gemm` that `np.matmul` calls, found in numpy's bundled OpenBLAS through
 ctypes. One library means the same numbers as numpy's code (bit for bit) and one thread
 pool: numba's own `np.dot` would call scipy's OpenBLAS instead, whose threads then spin

@@ -12,8 +12,8 @@ code, which runs when:
 - the compiler failed (a warning says why, once), or the input is small, not contiguous
   or not floating point.
 
-The LSTM's time loops run whole in compiled code, matrix products included: they call
-numpy's own BLAS (`dlbd_lib._blas`), as np.matmul does, and where it cannot be found the
+The LSTM's and GRU's time loops run whole in compiled code, matrix products included: they
+call numpy's own BLAS (`dlbd_lib._blas`), as np.matmul does; where it cannot be found the
 numpy loop runs. Both paths give the same results (the tests run each op both ways; the
 one difference is which position a 2x2 max-pooling window holding a NaN reports).
 

@@ -249,30 +249,74 @@ def gru_forward_state(gates: np.ndarray, h_prev: np.ndarray, h: np.ndarray) -> N
             h[i, j] = c + (h_prev[i, j] - c) * gates[1, i, j]
 
 
-@_signature("void(T[:, ::1], T[:, ::1], T[:, ::1], T[:, :, ::1], T[:, ::1], T[:, ::1], "
-            "T[:, :, ::1], T[:, ::1], T)")
-def gru_backward_step(dh: np.ndarray, dhz: np.ndarray, g_t: np.ndarray, gates: np.ndarray,
-                      hn: np.ndarray, h_prev: np.ndarray, dg: np.ndarray, dxn: np.ndarray,
-                      one: float) -> None:
-    """One step of the GRU's back-propagation through time, its elementwise work in one
-    pass (the same products, in the same order, as the numpy code of GRULayer.backward).
+@_signature("void(G, T[:, ::1], T[:, ::1], T[:, :, ::1], T[:, :, :, ::1], T[:, :, ::1], "
+            "T[:, :, ::1], T[:, ::1], T[:, ::1], T[:, :, ::1], T[:, :, ::1], T)")
+def gru_backward(gemm, dh: np.ndarray, dhz: np.ndarray, gT: np.ndarray, gates: np.ndarray,
+                 HW: np.ndarray, hT: np.ndarray, W: np.ndarray, dg: np.ndarray,
+                 dG: np.ndarray, dX: np.ndarray, one: float) -> None:
+    """The GRU's back-propagation through time, all L steps in one call: per step the
+    elementwise work in one pass (the same products, in the same order, as the numpy code
+    of GRULayer.backward), then dh = W^T dg by numpy's BLAS (`gemm`, see _blas), called as
+    np.matmul calls it.
 
-    dh: W_hh^T dL/dg_{t+1} from the caller's matmul, dhz: dL/dh_{t+1} z_{t+1} (the direct
-    path; replaced by this step's), g_t: dL/dh_t from the output, hn: W_hn h_{t-1} + b_hn,
-    h_prev: h_{t-1}, all (H, N); gates: (r, z, n) of step t, (3, H, N). dg: (3, H, N),
-    dL/d(W_hh h_{t-1} + b_hh) out (rows r, z, n); dxn: (H, N), dL/da_n out. All
-    C-contiguous, looped over flat indices so that the compiler vectorises the loop.
+    dh, dhz: (H, N), zeros in; out, W^T dL/dg_1 and dL/dh_1 z_1 (the direct path), whose
+    sum is dL/dh_0. gT: (L, H, N), dL/dh_t from the output; gates: (L, 3, H, N), (r, z, n)
+    of every step; HW: (L, 3H, N), W_hh h_{t-1} + b_hh (rows 2H.. are hn, not halved); hT:
+    (L + 1, H, N), h_0..h_L; W: (3H, H), W_hh; dg: (3H, N) scratch; dG: (3H, L, N), every
+    step's dL/d(W_hh h_{t-1} + b_hh) out; dX: (3H, L, N), its rows 2H.. get dL/da_n.
+    one: 1 in the dtype. The elementwise loop runs over flat indices of C-contiguous
+    blocks, which lets the compiler vectorise it.
     """
-    m = dh.size
-    dh1, dhz1, g1, hn1, hp1 = (dh.reshape(-1), dhz.reshape(-1), g_t.reshape(-1),
-                               hn.reshape(-1), h_prev.reshape(-1))
-    gs, dg1, dxn1 = gates.reshape(-1), dg.reshape(-1), dxn.reshape(-1)
-    for k in range(m):
-        d = g1[k] + (dh1[k] + dhz1[k])                       # total dL/dh_t
-        r, z, c = gs[k], gs[m + k], gs[2 * m + k]
-        kn = (one - z) * (one - c * c)                       # (1 - z)(1 - n^2)
-        dg1[k] = d * ((((one - r) * r) * hn1[k]) * kn)       # dL/da_r
-        dg1[m + k] = d * ((hp1[k] - c) * ((one - z) * z))    # dL/da_z
-        dg1[2 * m + k] = d * (kn * r)                        # dL/d(hn)
-        dxn1[k] = d * kn                                     # dL/da_n
-        dhz1[k] = d * z                                      # h_t = ... + z h_{t-1}
+    L, _, hidden, n = gates.shape
+    m = hidden * n
+    dh1, dhz1, dg1 = dh.reshape(-1), dhz.reshape(-1), dg.reshape(-1)
+    for t in range(L - 1, -1, -1):
+        g1, gs = gT[t].reshape(-1), gates[t].reshape(-1)
+        hn1, hp1 = HW[t, 2 * hidden:].reshape(-1), hT[t].reshape(-1)
+        for k in range(m):
+            d = g1[k] + (dh1[k] + dhz1[k])                       # total dL/dh_t
+            r, z, c = gs[k], gs[m + k], gs[2 * m + k]
+            kn = (one - z) * (one - c * c)                       # (1 - z)(1 - n^2)
+            dg1[k] = d * ((((one - r) * r) * hn1[k]) * kn)       # dL/da_r
+            dg1[m + k] = d * ((hp1[k] - c) * ((one - z) * z))    # dL/da_z
+            dg1[2 * m + k] = d * (kn * r)                        # dL/d(hn)
+            dh1[k] = d * kn                                      # dL/da_n (dh: scratch here)
+            dhz1[k] = d * z                                      # h_t = ... + z h_{t-1}
+        for r in range(3 * hidden):  # element by element: 2x faster here than slices
+            for j in range(n):
+                dG[r, t, j] = dg[r, j]
+        for r in range(hidden):
+            for j in range(n):
+                dX[2 * hidden + r, t, j] = dh[r, j]
+        # d (W_hh h_{t-1}) / d h_{t-1} = W_hh: dh = W^T dg, (H, N) = (3H, H)^T (3H, N)
+        gemm(ROW_MAJOR, TRANS, NO_TRANS, hidden, n, 3 * hidden, one, W.ctypes.data, hidden,
+             dg.ctypes.data, n, one - one, dh.ctypes.data, n)
+
+
+@_signature("void(G, T[:, ::1], T[:, :, ::1], T[:, ::1], T[:, ::1], T[:, ::1], T[:, ::1], "
+            "T[:, ::1], T[:, :, ::1], b1, b1, T)")
+def gru_forward_recurrence(gemm, W: np.ndarray, gates_prev: np.ndarray, h_pp: np.ndarray,
+                           h: np.ndarray, w: np.ndarray, b: np.ndarray, xa: np.ndarray,
+                           gates: np.ndarray, make_h: bool, add_b: bool, one: float) -> None:
+    """The GRU step's start: h_{t-1} = n + z (h_{t-2} - n) of the step before (when make_h,
+    from its gates_prev and h_pp = h_{t-2}; else h holds h_0), then w = W h_{t-1} (+ b)
+    by numpy's BLAS (`gemm`) and the r, z pre-activations xa + w into gates' rows r, z.
+    W: (3H, H); h_pp, h: (H, N); w, b (the bias in every column, read when add_b), xa:
+    (3H, N); gates_prev, gates: (3, H, N). one: 1 in the dtype."""
+    rows, hidden = W.shape
+    n = h.shape[1]
+    m = hidden * n
+    h1 = h.reshape(-1)
+    if make_h:
+        gp, hp1 = gates_prev.reshape(-1), h_pp.reshape(-1)
+        for k in range(m):
+            c = gp[2 * m + k]
+            h1[k] = c + (hp1[k] - c) * gp[m + k]
+    gemm(ROW_MAJOR, NO_TRANS, NO_TRANS, rows, n, hidden, one, W.ctypes.data, hidden,
+         h.ctypes.data, n, one - one, w.ctypes.data, n)
+    w1, b1, xa1, gs = w.reshape(-1), b.reshape(-1), xa.reshape(-1), gates.reshape(-1)
+    if add_b:
+        for k in range(w1.size):
+            w1[k] += b1[k]
+    for k in range(2 * m):
+        gs[k] = xa1[k] + w1[k]

@@ -285,27 +285,30 @@ def test_recurrent_both_paths_bit_identical_and_equal_torch(cell, dtype, batch_f
         np.testing.assert_allclose(a, ref.detach().numpy(), rtol=tol, atol=tol)
 
 
-def lstm_run(x: np.ndarray, hidden: int, batch_first: bool = True):
-    """Output, input gradient and parameter gradients of a one-layer LSTM (seeded weights)."""
+def recurrent_run(cell: str, x: np.ndarray, hidden: int):
+    """Output, input gradient and parameter gradients of a one-layer LSTM or GRU (seeded
+    weights, batch first)."""
     from dlbd_lib import nn
 
     dl.manual_seed(0)
-    m = nn.LSTM(x.shape[-1], hidden, batch_first=batch_first)
+    m = getattr(nn, cell)(x.shape[-1], hidden, batch_first=True)
     if x.dtype == np.float64:
         m = m.double()
     xt = dl.Tensor(x, requires_grad=True)
-    out, (h, c) = m(xt)
+    out, state = m(xt)
+    h, c = state if cell == "LSTM" else (state, state)
     ((out * out).sum() + h.sum() + (c * c).sum()).backward()
     return [out.data, h.data, c.data, xt.grad.data] + [p.grad.data for p in m.parameters()]
 
 
+@pytest.mark.parametrize("cell", ["LSTM", "GRU"])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("n, hidden", [(1, 6), (5, 1), (2, 2), (32, 64)])
-def test_lstm_compiled_loops_bit_identical_at_edge_sizes(dtype, n, hidden):
+def test_recurrent_compiled_loops_bit_identical_at_edge_sizes(cell, dtype, n, hidden):
     # a batch or hidden size of 1 takes the numpy loop (np.matmul multiplies by a vector
     # there); from 2 up the compiled loops, whose gemm is numpy's own
     x = np.random.default_rng(n).standard_normal((n, 9, 3)).astype(dtype)
-    on, off = both_paths(lambda: lstm_run(x, hidden))
+    on, off = both_paths(lambda: recurrent_run(cell, x, hidden))
     for a, b in zip(on, off):
         same(a, b)
 
@@ -358,17 +361,19 @@ def test_gemm_found_where_numpy_bundles_openblas():
     assert _blas.gemm(np.float32) is not None and _blas.gemm(np.float64) is not None
 
 
-def test_lstm_without_numpys_gemm_runs_the_numpy_loop(monkeypatch):
+@pytest.mark.parametrize("cell", ["LSTM", "GRU"])
+def test_recurrent_without_numpys_gemm_runs_the_numpy_loop(cell, monkeypatch):
     from dlbd_lib import _blas
 
     x = np.random.default_rng(0).standard_normal((4, 6, 3)).astype(np.float32)
-    expected = lstm_run(x, 5)
+    expected = recurrent_run(cell, x, 5)
     monkeypatch.setattr(_blas, "gemm", lambda dtype: None)   # e.g. numpy on Accelerate
     monkeypatch.setattr(_jit, "_compiled", {})
-    assert _jit.kernel(_kernels.lstm_backward, F32) is None
-    assert _jit.kernel(_kernels.lstm_forward_recurrence, F32) is None
-    assert _jit.kernel(_kernels.lstm_forward_cell, F32) is not None
-    for a, b in zip(lstm_run(x, 5), expected):
+    loops = {"LSTM": (_kernels.lstm_backward, _kernels.lstm_forward_recurrence),
+             "GRU": (_kernels.gru_backward, _kernels.gru_forward_recurrence)}[cell]
+    assert all(_jit.kernel(fn, F32) is None for fn in loops)
+    assert _jit.kernel(_kernels.lstm_forward_cell, F32) is not None   # no gemm: compiled
+    for a, b in zip(recurrent_run(cell, x, 5), expected):
         same(a, b)
 
 

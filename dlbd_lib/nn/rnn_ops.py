@@ -368,35 +368,45 @@ class GRULayer(Function):
         hT = np.empty((L + 1, H, N), dtype=XA.dtype)
         hT[0] = _initial(h0, N, H)
         tmp = np.empty((H, N), dtype=XA.dtype)
-        # with numba, the lines between the two tanh calls, and the new state, are one
-        # compiled pass each (dlbd_lib._kernels; the same arithmetic)
+        # with numba, the work between the tanh calls is one compiled pass each
+        # (dlbd_lib._kernels; the same arithmetic): the new state, W_hh h and the r, z
+        # pre-activations (recur: its product by numpy's BLAS), then the candidate n (cell)
         cell = kernel(_kernels.gru_forward_gates, XA.dtype)
         state = kernel(_kernels.gru_forward_state, XA.dtype)
+        recur = kernel(_kernels.gru_forward_recurrence, XA.dtype)
         half_t = XA.dtype.type(0.5)
-        for t in range(L):
-            w = HW[t]
-            np.matmul(W_hh_half, hT[t], out=w)
-            if b_hh_half is not None:
-                w += b_hh_half
-            rz = gates[t, :2].reshape(2 * H, N)
-            np.add(XA[t, : 2 * H], w[: 2 * H], out=rz)
-            np.tanh(rz, out=rz)
-            if cell is not None and state is not None:
-                cell(gates[t], w[2 * H:], XA[t, 2 * H:], half_t)
+        # (with N or H of 1, np.matmul multiplies by a vector, which recur's gemm would not)
+        if None not in (cell, state, recur) and min(H, N) > 1:
+            b_cols = HW[0] if b_hh_half is None else b_hh_half
+            one = XA.dtype.type(1)
+            for t in range(L):
+                recur(W_hh_half, gates[t - 1], hT[t - 1], hT[t], HW[t], b_cols, XA[t],
+                      gates[t], t > 0, b_hh_half is not None, one)
+                rz = gates[t, :2]
+                np.tanh(rz, out=rz)
+                cell(gates[t], HW[t, 2 * H:], XA[t, 2 * H:], half_t)
                 np.tanh(gates[t, 2], out=gates[t, 2])
-                state(gates[t], hT[t], hT[t + 1])
-                continue
-            rz *= 0.5
-            rz += 0.5
-            r, z, n = gates[t]
-            np.multiply(r, w[2 * H:], out=n)
-            n += XA[t, 2 * H:]
-            np.tanh(n, out=n)
-            np.subtract(hT[t], n, out=tmp)
-            tmp *= z
-            np.add(n, tmp, out=hT[t + 1])  # h_t = n + z (h_{t-1} - n)
+            state(gates[L - 1], hT[L - 1], hT[L])
+        else:
+            for t in range(L):
+                w = HW[t]
+                np.matmul(W_hh_half, hT[t], out=w)
+                if b_hh_half is not None:
+                    w += b_hh_half
+                rz = gates[t, :2].reshape(2 * H, N)
+                np.add(XA[t, : 2 * H], w[: 2 * H], out=rz)
+                np.tanh(rz, out=rz)
+                rz *= 0.5
+                rz += 0.5
+                r, z, n = gates[t]
+                np.multiply(r, w[2 * H:], out=n)
+                n += XA[t, 2 * H:]
+                np.tanh(n, out=n)
+                np.subtract(hT[t], n, out=tmp)
+                tmp *= z
+                np.add(n, tmp, out=hT[t + 1])  # h_t = n + z (h_{t-1} - n)
         self.xT, self.W_ih, self.W_hh = xT, W_ih, W_hh
-        self.gates, self.hn, self.hT = gates, HW[:, 2 * H:], hT
+        self.gates, self.HW, self.hT = gates, HW, hT
         return _copy_rows(hT[1:], np.empty((N, L, H) if batch_first else (L, N, H), hT.dtype),
                           batch_first, reverse)
 
@@ -404,22 +414,17 @@ class GRULayer(Function):
         gates, hT = self.gates, self.hT
         L, _, H, N = gates.shape
         dt = gates.dtype
-        step = kernel(_kernels.gru_backward_step, dt)
+        bptt = kernel(_kernels.gru_backward, dt) if min(H, N) > 1 else None  # as forward
         gT = _columns(g, self.batch_first, self.reverse)
         r, z, n = gates[:, 0], gates[:, 1], gates[:, 2]
-        hn = self.hn  # W_hn h_{t-1} + b_hn (its rows were not halved)
+        hn = self.HW[:, 2 * H:]  # W_hn h_{t-1} + b_hn (its rows were not halved)
         dG = np.empty((3 * H, L, N), dt)
         dX = np.empty((3 * H, L, N), dt)
         W_hh_T = self.W_hh.T
-        if step is not None:  # the loop below, its elementwise work compiled into one call
-            dh, dhz, one = np.zeros((H, N), dt), np.zeros((H, N), dt), dt.type(1)
-            dg, dxn = np.empty((3, H, N), dt), np.empty((H, N), dt)  # contiguous, as the
-            dg2 = dg.reshape(3 * H, N)                               # step kernel takes them
-            for t in range(L - 1, -1, -1):
-                step(dh, dhz, gT[t], gates[t], hn[t], hT[t], dg, dxn, one)
-                np.matmul(W_hh_T, dg2, out=dh)
-                dG[:, t] = dg2
-                dX[2 * H:, t] = dxn
+        if bptt is not None:  # the loop below compiled into one call (its matmul is BLAS's)
+            dh, dhz = np.zeros((H, N), dt), np.zeros((H, N), dt)
+            bptt(dh, dhz, gT, gates, self.HW, hT, np.ascontiguousarray(self.W_hh),
+                 np.empty((3 * H, N), dt), dG, dX, dt.type(1))
             dh += dhz
             return self._gradients(dG, dX, dh)
         # Every gate gradient is dh_t times a factor known after forward, so compute all
