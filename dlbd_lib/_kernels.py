@@ -89,6 +89,25 @@ def max_pool2x2_backward(g: np.ndarray, code: np.ndarray, gx: np.ndarray) -> Non
 
 
 
+@_signature("void(T[:, :, :, ::1], u8, u8, u8, u8, T[:, :, :, :, :, ::1])")
+def im2col(xp: np.ndarray, sh: int, sw: int, dh: int, dw: int, cols: np.ndarray) -> None:
+    """cols[a, b, p, q, i, j] = xp[a, b, i sh + p dh, j sw + q dw]: every window of the
+    padded input copied into columns (numpy's strided copy of the same windows takes
+    1.4-1.6x as long).   xp: (N, C, Hp, Wp); cols: (N, C, kh, kw, H_out, W_out).
+    The source index is unsigned, so the compiler knows it needs no wraparound for
+    negative values and vectorises the copy (signed, it ran 2x slower)."""
+    n, c, kh, kw, h_out, w_out = cols.shape
+    for a in range(n):
+        for b in range(c):
+            for p in range(kh):
+                for q in range(kw):
+                    for i in range(h_out):
+                        r = np.uint64(i) * sh + np.uint64(p) * dh
+                        s = np.uint64(q) * dw
+                        for j in range(w_out):
+                            cols[a, b, p, q, i, j] = xp[a, b, r, s + np.uint64(j) * sw]
+
+
 @_signature("void(T[:, :, :, :, :, ::1], i8, i8, i8, i8, i8, i8, T[:, :, :, ::1])")
 def col2im(cols: np.ndarray, sh: int, sw: int, dh: int, dw: int, top: int, left: int,
            gx: np.ndarray) -> None:

@@ -220,6 +220,48 @@ def test_conv2d_gradients_both_paths_equal_torch(cfg, two_threads):
         assert np.abs(a - ref).max() <= 1e-5 * scale
 
 
+@pytest.mark.parametrize("stride, dilation, pad", [((1, 1), (1, 1), 0), ((2, 3), (1, 2), 2),
+                                                  ((1, 2), (3, 1), 1)])
+def test_im2col_kernel_is_exactly_numpys_window_copy(stride, dilation, pad):
+    from dlbd_lib.nn.conv_args import _pad_hw
+    from dlbd_lib.nn.fold_ops import windows
+
+    x = np.random.default_rng(0).standard_normal((3, 2, 15, 13))
+    xp = _pad_hw(x, (pad, pad, pad, pad))
+    win = windows(xp, (3, 4), stride, dilation)  # (N, C, H_out, W_out, kh, kw)
+    expected = np.ascontiguousarray(win.transpose(0, 1, 4, 5, 2, 3))
+    cols = np.full(expected.shape, np.nan)
+    _jit.kernel(_kernels.im2col, F64)(xp, *stride, *dilation, cols)
+    same(cols, expected)
+
+
+@pytest.mark.parametrize("kernels", [True, False])
+def test_conv2d_columns_copied_again_in_backward_give_the_same_numbers(kernels, monkeypatch,
+                                                                        two_threads):
+    # columns too big to keep are copied again from the padded input in the backward
+    from dlbd_lib.nn import conv_ops
+
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((8, 3, 21, 19)).astype(np.float32)
+    w = rng.standard_normal((5, 3, 3, 3)).astype(np.float32)
+
+    def run():
+        xt, wt = dl.Tensor(x, requires_grad=True), dl.Tensor(w, requires_grad=True)
+        y = conv2d(xt, wt, stride=(2, 1), padding=1, dilation=(1, 2))
+        y.backward(dl.Tensor(np.cos(np.arange(y.numel(), dtype=np.float32)).reshape(y.shape)))
+        return y.data, xt.grad.data, wt.grad.data
+
+    previous = _jit.use_kernels(kernels)
+    try:
+        kept = run()
+        monkeypatch.setattr(conv_ops, "_KEEP_MAX", 0)
+        copied = run()
+    finally:
+        _jit.use_kernels(previous)
+    for a, b in zip(kept, copied):
+        same(a, b)
+
+
 def test_col2im_kernel_is_exactly_numpys_col2im():
     from dlbd_lib.nn.fold_ops import col2im_add
 

@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 
 from dlbd_lib import _kernels
-from dlbd_lib._jit import kernel
+from dlbd_lib._jit import fits, kernel
 from dlbd_lib._parallel import get_num_threads, parallel_for
 from dlbd_lib.errors import DtypeError, ShapeError, fmt_shape
 from dlbd_lib.grad_mode import is_grad_enabled
@@ -110,6 +110,16 @@ def _chunks(lo: int, hi: int, step: int):
     return ((a, min(a + step, hi)) for a in range(lo, hi, step))
 
 
+def _im2col_copy(xp: np.ndarray, stride: tuple, dilation: tuple, dtype: np.dtype):
+    """copy(win, a, b, cols): samples a..b-1's windows (win, a view of xp) into cols of
+    `dtype`, by the compiled loop where it can run (dlbd_lib._kernels.im2col), else by
+    numpy's strided copy."""
+    k = kernel(_kernels.im2col, xp.dtype) if fits(xp) and xp.dtype == dtype else None
+    if k is None:
+        return lambda win, a, b, cols: np.copyto(cols, win[a:b].transpose(0, 1, 4, 5, 2, 3))
+    return lambda win, a, b, cols: k(xp[a:b], *stride, *dilation, cols)
+
+
 class Conv2dOp(Function):
     """Cross-correlation via im2col + matmul on cache-sized batch slices, with a hand-written
     backward.
@@ -146,12 +156,14 @@ class Conv2dOp(Function):
         kept = (np.empty((n, c_in, kh, kw, h_out, w_out), dtype=x.dtype)
                 if n * per_sample <= _KEEP_MAX and is_grad_enabled() else None)
 
+        copy = _im2col_copy(xp, stride, dilation, x.dtype)
+
         def body(lo: int, hi: int) -> None:
             buf = np.empty((min(step, hi - lo), c_in, kh, kw, h_out, w_out), dtype=x.dtype) \
                 if kept is None else None
             for a, b in _chunks(lo, hi, step):
                 cols = buf[:b - a] if kept is None else kept[a:b]
-                np.copyto(cols, win[a:b].transpose(0, 1, 4, 5, 2, 3))  # im2col
+                copy(win, a, b, cols)  # im2col
                 o = out[a:b].reshape(b - a, groups, c_out // groups, length)
                 np.matmul(w_g, cols.reshape(b - a, groups, k_group, length), out=o)
                 if b_g is not None:
@@ -161,6 +173,7 @@ class Conv2dOp(Function):
         # big columns are not kept: the backward copies them again, slice by slice, which
         # costs less than writing them all to memory and reading them back
         self.win, self.step, self.kept = win, step, kept
+        self.xp = xp if kept is None else None  # the backward copies windows again from it
         return out
 
     def _forward_batch_last(self, x, weight, bias, padding, dilation, out_hw):
@@ -232,6 +245,9 @@ class Conv2dOp(Function):
 
         kept = self.kept
 
+        copy = (_im2col_copy(self.xp, stride, dilation, g.dtype) if kept is None and need_w
+                else None)
+
         def body(lo: int, hi: int) -> None:
             size = min(step, hi - lo)
             buf = np.empty((size, c_in, kh, kw, h_out, w_out), dtype=g.dtype)
@@ -240,7 +256,7 @@ class Conv2dOp(Function):
                 cols = buf[:b - a]
                 if need_w:  # d out/d W: gW = sum_n g_n cols_n^T
                     if kept is None:
-                        np.copyto(cols, win[a:b].transpose(0, 1, 4, 5, 2, 3))
+                        copy(win, a, b, cols)
                     src = cols if kept is None else kept[a:b]  # kept: read, never written
                     part = _weight_grad(g_g[a:b], src.reshape(b - a, groups, k_group, length))
                     gw = part if gw is None else np.add(gw, part, out=gw)
