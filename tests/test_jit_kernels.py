@@ -267,7 +267,10 @@ def test_col2im_kernel_is_exactly_numpys_col2im():
 
     rng = np.random.default_rng(0)
     fold = _jit.kernel(_kernels.col2im, F64)
-    for sh, sw, dh, dw, top, left in [(1, 1, 1, 1, 0, 0), (2, 1, 1, 2, 1, 2), (3, 2, 2, 1, 2, 0)]:
+    for sh, sw, dh, dw, top, left in [(1, 1, 1, 1, 0, 0), (2, 1, 1, 2, 1, 2), (3, 2, 2, 1, 2, 0),
+                                      (1, 3, 1, 1, 0, 4), (2, 2, 1, 3, 3, 5),  # windows
+                                      (1, 10, 1, 1, 0, 3)]:  # that begin in the padding;
+        # in the last, q = 1's every column lands in the padding
         h, w, kh, kw = 9, 8, 3, 2
         h_out = (h + 2 * top - dh * (kh - 1) - 1) // sh + 1
         w_out = (w + 2 * left - dw * (kw - 1) - 1) // sw + 1
