@@ -24,9 +24,12 @@ _found: dict[str, object] = {}
 
 
 def _numpy_blas_path() -> str | None:
-    from dlbd_lib._parallel import _blas_libs  # threadpoolctl's view of numpy's BLAS
+    """The file of the OpenBLAS that numpy's wheel bundles (numpy.libs/ or numpy/.dylibs/),
+    as threadpoolctl finds it loaded; None for any other BLAS (it could be scipy's)."""
+    from dlbd_lib._parallel import _blas_libs
 
-    libs = [lib for lib in _blas_libs() if getattr(lib, "internal_api", "") == "openblas"]
+    libs = [lib for lib in _blas_libs() if getattr(lib, "internal_api", "") == "openblas"
+            and "numpy" in str(lib.filepath)]
     return str(libs[0].filepath) if len(libs) == 1 else None
 
 

@@ -406,6 +406,20 @@ def test_gemm_found_where_numpy_bundles_openblas():
     assert _blas.gemm(np.float32) is not None and _blas.gemm(np.float64) is not None
 
 
+@pytest.mark.parametrize("api, path", [("openblas", "/env/scipy.libs/libscipy_openblas.so"),
+                                       ("mkl", "/env/numpy/libmkl_rt.so")])
+def test_gemm_only_from_numpys_own_openblas(api, path, monkeypatch):
+    # scipy's OpenBLAS, or numpy on MKL: no gemm, so the ops run their numpy code
+    from types import SimpleNamespace
+
+    from dlbd_lib import _blas, _parallel
+
+    fake = SimpleNamespace(internal_api=api, filepath=path)
+    monkeypatch.setattr(_parallel, "_blas_libs", lambda: [fake])
+    monkeypatch.setattr(_blas, "_found", {})
+    assert _blas.gemm(np.float32) is None
+
+
 @pytest.mark.parametrize("cell", ["LSTM", "GRU"])
 def test_recurrent_without_numpys_gemm_runs_the_numpy_loop(cell, monkeypatch):
     from dlbd_lib import _blas
