@@ -14,8 +14,7 @@ code, which runs when:
 
 The LSTM's and GRU's time loops run whole in compiled code, matrix products included: they
 call numpy's own BLAS (`dlbd_lib._blas`), as np.matmul does; where it cannot be found the
-numpy loop runs. Both paths give the same results (the tests run each op both ways; the
-one difference is which position a 2x2 max-pooling window holding a NaN reports).
+numpy loop runs. Both paths give the same results (the tests run each op both ways).
 
 Kernels compile on first use, one dtype at a time, and numba caches the machine code on
 disk, so a later process loads it in milliseconds instead of compiling again (0.1 to

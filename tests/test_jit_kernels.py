@@ -150,6 +150,32 @@ def test_max_pool_2x2_nan_wins_like_torch():
     same(gx, xt.grad)
 
 
+@pytest.mark.parametrize("kernels", [True, False])
+@pytest.mark.parametrize("kw", [{"kernel_size": 2}, {"kernel_size": 3, "stride": 2},
+                                {"kernel_size": (3, 2), "stride": 1, "padding": 1}])
+def test_max_pool_nan_wins_like_torch_on_both_paths(kernels, kw):
+    # torch: a NaN wins its window, and of several the last in row-major order
+    x = np.arange(2 * 3 * 7 * 6, dtype=np.float32).reshape(2, 3, 7, 6) % 11
+    x[0, 0, 0, :3] = np.nan                     # a row of NaNs
+    x[0, 1, 1, 1] = x[0, 1, 2, 0] = np.nan      # two in different rows and columns
+    x[1, 2, 6, 5] = np.nan                      # on the edge
+    previous = _jit.use_kernels(kernels)
+    try:
+        t = dl.Tensor(x, requires_grad=True)
+        y, idx = max_pool2d(t, return_indices=True, **kw)
+        g = np.random.default_rng(1).standard_normal(y.shape).astype(np.float32)
+        y.backward(dl.Tensor(g))
+    finally:
+        _jit.use_kernels(previous)
+    xt = torch.tensor(x, requires_grad=True)
+    yt, it = torch.nn.functional.max_pool2d(xt, return_indices=True, **kw)
+    yt.backward(torch.tensor(g))
+    same(y.data, yt)
+    same(idx.data, it)
+    # overlapping windows (stride 1) add several gradients onto one input, in another order
+    np.testing.assert_allclose(t.grad.data, xt.grad.numpy(), rtol=1e-6, atol=1e-6)
+
+
 def test_max_pool_2x2_other_configurations_take_numpy():
     x = np.random.default_rng(0).standard_normal((2, 3, 8, 8)).astype(np.float32)
     for kw in ({"padding": 1}, {"ceil_mode": True}, {"dilation": 2}):

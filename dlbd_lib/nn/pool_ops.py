@@ -3,7 +3,8 @@
 Pooling is separable: the max (or sum) over a kh x kw window is the max over kh rows of
 the max over kw columns, so each pooling op is a few vectorised slice operations along H,
 then along W, never a Python loop over pixels. Max pooling sends the gradient to one
-position per window, the first maximum in row-major order, as torch does. The batch is
+position per window, the first maximum in row-major order, or the window's last NaN, as
+torch does. The batch is
 cut into slices that run on the engine's threads (numpy releases the GIL in ufunc loops).
 ceil_mode adds the windows that hang over the bottom/right edge: the input is padded
 there with -inf (max) or 0 (average, whose divisor counts only the covered positions).
@@ -54,6 +55,9 @@ def _max_along(x: np.ndarray, axis: int, window: tuple, out: np.ndarray,
         v = x[_along(axis, t * d, s, n_out)]
         np.copyto(idx, t, where=v > out)
         np.maximum(out, v, out=out)
+    if np.isnan(np.sum(out)):  # a NaN somewhere (or inf - inf): a NaN wins its window, the
+        for t in range(k):     # last one, as in torch (v > max or isnan(v), in scan order)
+            np.copyto(idx, t, where=np.isnan(x[_along(axis, t * d, s, n_out)]))
 
 
 def _scatter_along(g: np.ndarray, out: np.ndarray, axis: int, window: tuple,
