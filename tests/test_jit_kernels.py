@@ -384,6 +384,31 @@ def test_recurrent_compiled_loops_bit_identical_at_edge_sizes(cell, dtype, n, hi
         same(a, b)
 
 
+@pytest.mark.parametrize("cell", ["LSTM", "GRU"])
+def test_recurrent_layer_ops_with_mixed_dtypes_promote_on_both_paths(cell):
+    # the functional ops take float32 input with float64 weights (the modules refuse it):
+    # the compiled loops take one dtype, so these run the numpy code, which promotes
+    from dlbd_lib.nn.rnn_ops import gru_layer, lstm_layer
+
+    rng = np.random.default_rng(0)
+    G = 4 if cell == "LSTM" else 3
+    arrays = (rng.standard_normal((5, 3, 4)).astype(np.float32),
+              rng.standard_normal((6 * G, 4)), rng.standard_normal((6 * G, 6)),
+              rng.standard_normal(6 * G), rng.standard_normal(6 * G).astype(np.float32))
+
+    def run():
+        x, W_ih, W_hh, b_ih, b_hh = (dl.Tensor(a, requires_grad=True) for a in arrays)
+        out = (lstm_layer(x, None, None, W_ih, W_hh, b_ih, b_hh) if cell == "LSTM"
+               else gru_layer(x, None, W_ih, W_hh, b_ih, b_hh))
+        (out * out).sum().backward()
+        return [out.data, x.grad.data, W_ih.grad.data, W_hh.grad.data, b_hh.grad.data]
+
+    on, off = both_paths(run)
+    assert on[0].dtype == np.float64
+    for a, b in zip(on, off):
+        same(a, b)
+
+
 def test_gemm_is_numpys_matmul_bit_for_bit():
     from dlbd_lib import _blas
 

@@ -226,8 +226,10 @@ class LSTMLayer(Function):
         bias = None if b is None else _lstm_order(b) * half[:, 0]
         cell = kernel(_kernels.lstm_forward_cell, xT.dtype)  # the lines after tanh(a), fused
         recur = kernel(_kernels.lstm_forward_recurrence, xT.dtype)  # a_t + W h_{t-1}, fused
-        # (with N or H of 1, np.matmul multiplies by a vector, which recur's gemm would not)
-        compiled = cell is not None and recur is not None and min(H, xT.shape[2]) > 1
+        # (with N or H of 1, np.matmul multiplies by a vector, which recur's gemm would not;
+        # mixed dtypes are promoted by the numpy code)
+        one_dtype = xT.dtype == W_ih.dtype == W_hh.dtype and (b is None or b.dtype == xT.dtype)
+        compiled = None not in (cell, recur) and min(H, xT.shape[2]) > 1 and one_dtype
         # compiled, the bias is added step by step, while a_t is in cache (the same sums)
         A = _project(_lstm_order(W_ih) * half, xT, None if compiled else bias)
         W_hh_half = _lstm_order(W_hh) * half
@@ -281,9 +283,10 @@ class LSTMLayer(Function):
         gates, cT, tanh_c = self.gates, self.cT, self.tanh_c
         L, _, H, N = gates.shape
         dt, bf = gates.dtype, self.batch_first
-        bptt = kernel(_kernels.lstm_backward, dt) if min(H, N) > 1 else None  # as forward
         gT = _columns(g[:, :L] if bf else g[:L], bf, self.reverse)
         W_op = _lstm_order(self.W_hh)       # (4H, H), rows in op order
+        bptt = (kernel(_kernels.lstm_backward, dt)  # as forward: one dtype, N and H over 1
+                if min(H, N) > 1 and gT.dtype == W_op.dtype == dt else None)
         dA = np.empty((4 * H, L, N), dt)  # dL/da_t of every step, side by side
         dc = np.array((g[:, L] if bf else g[L]).T, dtype=dt, order="C")  # dL/dc_L, from c_n
         dh = np.zeros((H, N), dt)           # dL/dh_t arriving from step t+1
@@ -376,7 +379,8 @@ class GRULayer(Function):
         recur = kernel(_kernels.gru_forward_recurrence, XA.dtype)
         half_t = XA.dtype.type(0.5)
         # (with N or H of 1, np.matmul multiplies by a vector, which recur's gemm would not)
-        if None not in (cell, state, recur) and min(H, N) > 1:
+        if None not in (cell, state, recur) and min(H, N) > 1 and W_hh_half.dtype == XA.dtype \
+                and (b_hh_half is None or b_hh_half.dtype == XA.dtype):  # else: as the LSTM
             b_cols = HW[0] if b_hh_half is None else b_hh_half
             one = XA.dtype.type(1)
             for t in range(L):
@@ -414,8 +418,9 @@ class GRULayer(Function):
         gates, hT = self.gates, self.hT
         L, _, H, N = gates.shape
         dt = gates.dtype
-        bptt = kernel(_kernels.gru_backward, dt) if min(H, N) > 1 else None  # as forward
         gT = _columns(g, self.batch_first, self.reverse)
+        bptt = (kernel(_kernels.gru_backward, dt)  # as the LSTM's
+                if min(H, N) > 1 and gT.dtype == self.W_hh.dtype == dt else None)
         r, z, n = gates[:, 0], gates[:, 1], gates[:, 2]
         hn = self.HW[:, 2 * H:]  # W_hn h_{t-1} + b_hn (its rows were not halved)
         dG = np.empty((3 * H, L, N), dt)
