@@ -2,8 +2,9 @@
 
 Plain Python on numpy arrays (they run, slowly, without numba too, which is how their
 logic can be read and stepped through). Each has a `signature`, with T standing for the
-float dtype; arrays are C-contiguous. The ops that call them keep their numpy code and
-say when each runs.
+float dtype; arrays are C-contiguous. A signature starting with G takes numpy's own BLAS
+matrix product as its first argument (`dlbd_lib._blas.gemm`, a ctypes function), which
+`_jit` binds. The ops that call them keep their numpy code and say when each runs.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 ROW_MAJOR, NO_TRANS, TRANS = 101, 111, 112  # CBLAS's enum values, for the `gemm` argument
+
 
 def _signature(sig: str):
     def mark(fn):
