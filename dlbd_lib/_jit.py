@@ -55,7 +55,12 @@ def _load_numba():
     if _numba is None:
         try:
             import numba
+            from numba.extending import register_jitable
 
+            from dlbd_lib._kernels import JITABLE
+
+            for helper in JITABLE:  # plain functions the kernels call: compiled into them
+                register_jitable(helper)
             _numba = numba
         except Exception:  # not installed, or broken on this Python: numpy paths only
             _numba = False
