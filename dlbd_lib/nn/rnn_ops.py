@@ -240,7 +240,6 @@ class LSTMLayer(Function):
         tanh_c = np.empty((L, H, N), dtype=A.dtype)   # tanh(c_t), t = 1..L
         hT[0], cT[0] = _initial(h0, N, H), _initial(c0, N, H)
         wh = np.empty((4 * H, N), dtype=A.dtype)
-        ig = np.empty((H, N), dtype=A.dtype)
         half_t = A.dtype.type(0.5)
         # step t's views, made by zip in C (indexing A[t], hT[t], ... costs 2x more Python)
         steps = zip(A, gates, hT[:-1], hT[1:], cT[:-1], cT[1:], tanh_c)
@@ -257,6 +256,7 @@ class LSTMLayer(Function):
                 o, tc = gate[0], tc_t
             np.multiply(o, tc, out=hT[L])                   # h_L = o tanh(c_L)
         else:
+            ig = np.empty((H, N), dtype=A.dtype)
             for a, gate, h_prev, h, c_prev, c, tc in steps:
                 np.matmul(W_hh_half, h_prev, out=wh)
                 a += wh
@@ -370,7 +370,6 @@ class GRULayer(Function):
         HW = np.empty((L, 3 * H, N), dtype=XA.dtype)    # W_hh h_{t-1} + b_hh (r, z halved)
         hT = np.empty((L + 1, H, N), dtype=XA.dtype)
         hT[0] = _initial(h0, N, H)
-        tmp = np.empty((H, N), dtype=XA.dtype)
         # with numba, the work between the tanh calls is one compiled pass each
         # (dlbd_lib._kernels; the same arithmetic): the new state, W_hh h and the r, z
         # pre-activations (recur: its product by numpy's BLAS), then the candidate n (cell)
@@ -392,6 +391,7 @@ class GRULayer(Function):
                 np.tanh(gates[t, 2], out=gates[t, 2])
             state(gates[L - 1], hT[L - 1], hT[L])
         else:
+            tmp = np.empty((H, N), dtype=XA.dtype)
             for t in range(L):
                 w = HW[t]
                 np.matmul(W_hh_half, hT[t], out=w)
@@ -425,7 +425,6 @@ class GRULayer(Function):
         hn = self.HW[:, 2 * H:]  # W_hn h_{t-1} + b_hn (its rows were not halved)
         dG = np.empty((3 * H, L, N), dt)
         dX = np.empty((3 * H, L, N), dt)
-        W_hh_T = self.W_hh.T
         if bptt is not None:  # the loop below compiled into one call (its matmul is BLAS's)
             dh, dhz = np.zeros((H, N), dt), np.zeros((H, N), dt)
             bptt(dh, dhz, gT, gates, self.HW, hT, np.ascontiguousarray(self.W_hh),
@@ -464,7 +463,7 @@ class GRULayer(Function):
             np.add(gT[t], dh, out=dht)
             np.multiply(dht, K[t], out=dg)
             dg2 = dg.reshape(3 * H, N)
-            np.matmul(W_hh_T, dg2, out=dh)
+            np.matmul(self.W_hh.T, dg2, out=dh)
             np.multiply(dht, z[t], out=dhz)  # h_t = ... + z h_{t-1}: a direct path
             dh += dhz
             dG[:, t] = dg2
