@@ -200,7 +200,7 @@ def plot_results(results: dict, path: str | Path | None = None):  # noqa: ANN201
         ax_m.plot(gb, [r["train"][engine]["peak_rss_mib"] / 1024 for r in sizes], "o-",
                   color=f"C{i}", label=f"peak RSS, {engine}")
     ax_t.set(xlabel="data on disk (GB)", ylabel="seconds",
-             title="Time grows linearly with the data")
+             title="Time grows about linearly with the data")
     ax_m.plot(gb, [g * 1e9 / 2**30 for g in gb], "--", color="gray", label="data size")
     ax_m.axhline(results["mem_limit_gib"], color="C3", ls=":",
                  label=f"cap ({results['cap'].split()[0]})")
